@@ -1,0 +1,1 @@
+"""A self-hosted OAuth2 identity provider: Quart, Authlib, MongoDB."""

@@ -1,0 +1,1 @@
+"""HTTP blueprints: thin — parse, call a service, shape the reply."""

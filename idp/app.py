@@ -1,0 +1,122 @@
+"""The application factory: wires settings, store, key ring, OAuth server and blueprints."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from quart import Quart, Response
+
+from idp import errors
+from idp.accounts import Accounts
+from idp.api import health, oauth, users, wellknown
+from idp.bridge import Bridge
+from idp.clients_file import ClientEntry, read_clients_file, seed_clients
+from idp.clock import Clock, system_clock
+from idp.credentials import PasswordCheck
+from idp.keys import KeyRing
+from idp.oauth.server import OAuthServer
+from idp.oauth.service import TokenService
+from idp.oauth.tokens import AccessTokenDecoder, AccessTokenGenerator
+from idp.settings import Settings
+from idp.store.clients import ClientStore
+from idp.store.mongo import Database, connect, ensure_indexes
+from idp.store.throttle import ThrottleStore
+from idp.store.tokens import TokenStore
+from idp.store.users import UserStore
+from idp.throttling import Throttle
+
+log = logging.getLogger("idp")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+}
+
+
+@dataclass
+class Services:
+    """Everything a request handler may reach, kept in app.extensions["idp"]."""
+
+    settings: Settings
+    db: Database
+    mongo_client: Any
+    keyring: KeyRing
+    bridge: Bridge
+    tokens: TokenService
+    oauth: OAuthServer
+    accounts: Accounts
+    clients: ClientStore
+    client_entries: list[ClientEntry]
+
+    @property
+    def scopes_supported(self) -> list[str]:
+        scopes = {"account"}
+        for entry in self.client_entries:
+            scopes.update(entry.scope.split())
+        return sorted(scopes)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> Quart:
+    """Build the app; raises ConfigError (one line) when the configuration is unusable."""
+    settings = settings or Settings.from_env()
+    app = Quart("idp")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.extensions["idp"] = services = _build_services(settings, clock)
+
+    for blueprint in (wellknown.bp, health.bp, oauth.bp, users.bp):
+        app.register_blueprint(blueprint)
+    errors.register(app)
+
+    @app.before_serving
+    async def _start() -> None:
+        if settings.in_memory:
+            log.warning(
+                "IDP_MONGO_URI is memory://: everything is kept in this process and LOST ON EXIT. "
+                "Development only; set IDP_MONGO_URI to a mongodb:// URI in production."
+            )
+        await ensure_indexes(services.db)
+        await seed_clients(services.clients, services.client_entries)
+
+    @app.after_serving
+    async def _stop() -> None:
+        services.bridge.shutdown()
+        services.mongo_client.close()
+
+    @app.after_request
+    async def _security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
+
+
+def _build_services(settings: Settings, clock: Clock) -> Services:
+    entries = read_clients_file(settings.clients_file) if settings.clients_file else []
+    keyring = KeyRing(settings.keys_dir, settings.access_token_ttl, clock)
+    keyring.load()
+    mongo_client, db = connect(settings.mongo_uri, settings.mongo_db)
+    users, clients = UserStore(db), ClientStore(db)
+    bridge = Bridge()
+    throttle = Throttle(ThrottleStore(db), settings, clock)
+    password_check = PasswordCheck(users, throttle)
+    decoder = AccessTokenDecoder(settings.issuer, settings.audience, keyring)
+    tokens = TokenService(TokenStore(db), users, clients, decoder, settings, clock)
+    generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring)
+    return Services(
+        settings=settings,
+        db=db,
+        mongo_client=mongo_client,
+        keyring=keyring,
+        bridge=bridge,
+        tokens=tokens,
+        oauth=OAuthServer(tokens, password_check, generator),
+        accounts=Accounts(users, tokens, throttle, password_check, bridge, clock),
+        clients=clients,
+        client_entries=entries,
+    )

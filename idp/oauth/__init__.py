@@ -1,0 +1,1 @@
+"""The OAuth2 side: Authlib's protocol handling wired to our stores through the bridge."""

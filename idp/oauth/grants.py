@@ -1,0 +1,65 @@
+"""The three grants, on Authlib's classes; storage reached through the server's hooks."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import InvalidGrantError, grants
+
+from idp.oauth.models import AUTH_METHODS, AuthenticatedUser, RefreshTokenRecord
+
+WRONG_CREDENTIALS = "The e-mail address or password is wrong."
+
+
+class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
+
+    def authenticate_user(self, username: str, password: str) -> AuthenticatedUser:
+        """The same invalid_grant for an unknown e-mail and a wrong password (Authlib's
+        default would be invalid_request)."""
+        user = self.server.check_password(username, password, self.request.client_ip)
+        if user is None:
+            raise InvalidGrantError(WRONG_CREDENTIALS)
+        return user
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Rotation with reuse detection (RFC 9700 §4.14.2).
+
+    The presented token is claimed atomically at the end of validation, after client
+    and scope checks passed; of concurrent requests with one token, exactly one wins,
+    and every other presentation of a used token ends the whole login.
+    """
+
+    TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenRecord | None:
+        record = self.server.find_refresh_token(refresh_token)
+        if record is None or not record.check_client(self.request.client):
+            return None
+        if record.used:
+            self.server.end_session(record.sid)
+            return None
+        if record.is_revoked() or record.is_expired():
+            return None
+        return record
+
+    def validate_token_request(self) -> None:
+        super().validate_token_request()
+        record: RefreshTokenRecord = self.request.refresh_token
+        if not self.server.claim_refresh_token(record):
+            self.server.end_session(record.sid)
+            raise InvalidGrantError()
+
+    def authenticate_user(self, refresh_token: RefreshTokenRecord) -> AuthenticatedUser:
+        user = self.server.user_of(refresh_token)
+        if user is None:
+            raise InvalidGrantError()
+        return user
+
+    def revoke_old_credential(self, refresh_token: RefreshTokenRecord) -> None:
+        """Nothing to do: the token was claimed (used up) in validate_token_request."""
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    # `none` is listed so that a public client hears unauthorized_client, not invalid_client
+    TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)

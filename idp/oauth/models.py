@@ -1,0 +1,156 @@
+"""The objects Authlib's hooks hand around: clients, users, and token records."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
+
+CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post")
+AUTH_METHODS = (*CONFIDENTIAL_METHODS, "none")
+
+
+def secret_hash(secret: str) -> str:
+    """SHA-256 is enough for secrets that are long and random (client secrets, refresh tokens)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Client(ClientMixin):
+    client_id: str
+    auth_method: str
+    grant_types: tuple[str, ...]
+    scope: str
+    secret_hash: str | None = None
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Client:
+        return cls(
+            client_id=doc["_id"],
+            auth_method=doc["token_endpoint_auth_method"],
+            grant_types=tuple(doc["grant_types"]),
+            scope=doc["scope"],
+            secret_hash=doc.get("secret_hash"),
+        )
+
+    @property
+    def confidential(self) -> bool:
+        return self.auth_method != "none"
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str | None:
+        """The registered scope when none is asked for; None (invalid_scope) when asked for more."""
+        if not scope:
+            return self.scope
+        if set(scope.split()) <= set(self.scope.split()):
+            return scope
+        return None
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        if self.secret_hash is None:
+            return False
+        return hmac.compare_digest(secret_hash(client_secret), self.secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == self.auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        if grant_type == "client_credentials" and not self.confidential:
+            return False
+        return grant_type in self.grant_types
+
+
+@dataclass(frozen=True)
+class AuthenticatedUser:
+    """A user as the token generator sees it: who, and which login (session) this is."""
+
+    user_id: str
+    sid: str
+
+    def get_user_id(self) -> str:
+        return self.user_id
+
+
+@dataclass(frozen=True)
+class AccessTokenRecord(TokenMixin):
+    claims: dict[str, Any]
+    revoked: bool
+    now: float
+
+    def check_client(self, client: Client) -> bool:
+        return hmac.compare_digest(self.claims["client_id"], client.client_id)
+
+    def get_scope(self) -> str:
+        return self.claims.get("scope", "")
+
+    def get_expires_in(self) -> int:
+        return int(self.claims["exp"] - self.claims["iat"])
+
+    def is_expired(self) -> bool:
+        return self.claims["exp"] <= self.now
+
+    def is_revoked(self) -> bool:
+        return self.revoked
+
+    def introspection(self) -> dict[str, Any]:
+        fields = ("scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti")
+        return {"active": True, "token_type": "Bearer",
+                **{k: self.claims[k] for k in fields if k in self.claims}}
+
+
+@dataclass(frozen=True)
+class RefreshTokenRecord(TokenMixin):
+    doc: dict[str, Any]
+    session_live: bool
+    now: datetime
+    issuer: str
+
+    @property
+    def sid(self) -> str:
+        return self.doc["sid"]
+
+    @property
+    def used(self) -> bool:
+        return self.doc["used_at"] is not None
+
+    def check_client(self, client: Client) -> bool:
+        return hmac.compare_digest(self.doc["client_id"], client.client_id)
+
+    def get_scope(self) -> str:
+        return self.doc["scope"]
+
+    def get_expires_in(self) -> int:
+        return int((self.doc["expires_at"] - self.doc["created_at"]).total_seconds())
+
+    def is_expired(self) -> bool:
+        return self.doc["expires_at"] <= self.now
+
+    def is_revoked(self) -> bool:
+        return self.doc["revoked"] or self.used or not self.session_live
+
+    def introspection(self) -> dict[str, Any]:
+        return {
+            "active": True,
+            "token_type": "refresh_token",
+            "scope": self.doc["scope"],
+            "client_id": self.doc["client_id"],
+            "sub": self.doc["user_id"],
+            "exp": int(self.doc["expires_at"].timestamp()),
+            "iat": int(self.doc["created_at"].timestamp()),
+            "iss": self.issuer,
+        }

@@ -1,0 +1,124 @@
+"""Authlib's AuthorizationServer for our async stack.
+
+Authlib is synchronous: `create_token_response` and `create_endpoint_response` run in a
+worker thread (Bridge.run_sync), and every storage hook below hands its coroutine back
+to the event loop with bridge.wait. Responses are plain (status, body, headers) tuples;
+the Quart blueprint turns them into HTTP responses on the loop.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from authlib.oauth2 import AuthorizationServer, OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, InvalidScopeError
+
+from idp.bridge import wait
+from idp.credentials import PasswordCheck
+from idp.emails import lookup_key
+from idp.oauth.endpoints import Introspection, Revocation
+from idp.oauth.grants import ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
+from idp.oauth.models import AuthenticatedUser, Client, RefreshTokenRecord
+from idp.oauth.requests import OAuthRequest
+from idp.oauth.service import TokenRecord, TokenService
+from idp.oauth.tokens import AccessTokenGenerator
+from idp.throttling import SlowDown
+
+Response = tuple[int, Any, list[tuple[str, str]]]
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces
+_SCOPE = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*")
+
+
+class SlowDownError(OAuth2Error):
+    error = "slow_down"
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("Too many failed attempts; try again later.")
+        self.retry_after = retry_after
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
+class OAuthServer(AuthorizationServer):
+    def __init__(self, tokens: TokenService, password_check: PasswordCheck, generator: AccessTokenGenerator) -> None:
+        super().__init__()
+        self.tokens = tokens
+        self._password_check = password_check
+        self.register_token_generator("default", generator)
+        for grant in (PasswordGrant, RefreshTokenGrant, ClientCredentialsGrant):
+            self.register_grant(grant)
+        self.register_endpoint(Revocation)
+        self.register_endpoint(Introspection)
+
+    # -- framework glue -----------------------------------------------------------------
+
+    def create_oauth2_request(self, request: OAuthRequest) -> OAuthRequest:
+        return request
+
+    def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
+        return status, body, list(headers)
+
+    def handle_error_response(self, request: OAuthRequest, error: OAuth2Error) -> Response:
+        if isinstance(error, InvalidClientError):
+            # RFC 6749 §5.2: 401, with a challenge for the scheme the client may use
+            error.status_code = 401
+            status, body, _ = error()
+            return status, body, [
+                ("Content-Type", "application/json"),
+                ("Cache-Control", "no-store"),
+                ("Pragma", "no-cache"),
+                ("WWW-Authenticate", 'Basic realm="token endpoint", charset="UTF-8"'),
+            ]
+        return super().handle_error_response(request, error)
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """Authlib's signal hook; nothing listens."""
+
+    def validate_requested_scope(self, scope: str | None) -> None:
+        if scope and not _SCOPE.fullmatch(scope):
+            raise InvalidScopeError("The scope is not a space-separated list of scope names.")
+
+    # -- storage hooks (run in a worker thread) --------------------------------------------
+
+    def query_client(self, client_id: str) -> Client | None:
+        return wait(self.tokens.client(client_id))
+
+    def save_token(self, token: dict[str, Any], request: OAuthRequest) -> None:
+        refresh_token = token.get("refresh_token")
+        if refresh_token is None:
+            return
+        if isinstance(request.refresh_token, RefreshTokenRecord):
+            if not wait(self.tokens.continue_session(request.refresh_token, refresh_token)):
+                # the login was ended while this refresh was under way
+                raise InvalidGrantError()
+            return
+        wait(self.tokens.start_session(request.user, request.client.client_id, token["scope"], refresh_token))
+
+    def check_password(self, username: str, password: str, client_ip: str) -> AuthenticatedUser | None:
+        try:
+            user = self._password_check(lookup_key(username), password, client_ip)
+        except SlowDown as exc:
+            raise SlowDownError(exc.retry_after) from None
+        return AuthenticatedUser(user["_id"], self.tokens.new_session_id()) if user else None
+
+    def find_refresh_token(self, token: str) -> RefreshTokenRecord | None:
+        return wait(self.tokens.refresh_record(token))
+
+    def claim_refresh_token(self, record: RefreshTokenRecord) -> bool:
+        return wait(self.tokens.claim(record))
+
+    def end_session(self, sid: str) -> None:
+        wait(self.tokens.end_session(sid))
+
+    def user_of(self, record: RefreshTokenRecord) -> AuthenticatedUser | None:
+        return wait(self.tokens.user_of(record))
+
+    def find_token(self, token: str, hint: str | None) -> TokenRecord | None:
+        return wait(self.tokens.find(token, hint))
+
+    def revoke(self, record: TokenRecord) -> None:
+        wait(self.tokens.revoke(record))

@@ -1,0 +1,105 @@
+"""The JSON bodies of the account endpoints: validated here, before any service sees them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from idp.emails import InvalidEmail, normalise
+from idp.errors import invalid_request
+from idp.password_rules import password_problem
+
+NAME_MAX = 200
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _name(value: str) -> str:
+    value = value.strip()
+    if not 1 <= len(value) <= NAME_MAX:
+        raise ValueError(f"must be 1 to {NAME_MAX} characters after trimming")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _email(value: str) -> str:
+    try:
+        return normalise(value)[0]
+    except InvalidEmail as exc:
+        raise ValueError(f"is not a valid e-mail address: {exc}") from None
+
+
+def _new_password(value: str) -> str:
+    problem = password_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+class Registration(_Body):
+    name: str
+    email: str
+    password: str
+
+    _check_name = field_validator("name")(lambda v: _name(v))
+    _check_email = field_validator("email")(lambda v: _email(v))
+    _check_password = field_validator("password")(lambda v: _new_password(v))
+
+
+class ProfileChange(_Body):
+    name: str | None = None
+    email: str | None = None
+    password: str | None = None
+    current_password: str | None = None
+
+    _check_name = field_validator("name")(lambda v: _name(v))
+    _check_email = field_validator("email")(lambda v: _email(v))
+    _check_password = field_validator("password")(lambda v: _new_password(v))
+
+    @property
+    def changes_credentials(self) -> bool:
+        """Changing the e-mail or the password needs the current password."""
+        return self.email is not None or self.password is not None
+
+
+class Deletion(_Body):
+    current_password: str
+
+
+class User(BaseModel):
+    """A user as the API returns it."""
+
+    id: str
+    name: str
+    email: str
+    created_at: str
+    updated_at: str
+
+
+def parse(model: type[_Body], body: dict[str, Any]) -> Any:
+    """Validate body against model; a 400 naming every offending field otherwise.
+
+    An explicit null is refused (it is a wrong type, not "leave unchanged").
+    """
+    fields = {name: "must not be null" for name, value in body.items() if value is None}
+    try:
+        parsed = model.model_validate({k: v for k, v in body.items() if v is not None})
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False, include_input=False):
+            fields.setdefault(str(err["loc"][0]) if err["loc"] else "body", _message(err))
+    if fields:
+        names = ", ".join(sorted(fields))
+        raise invalid_request(f"Invalid field(s): {names}.", fields)
+    return parsed
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "is not a known field"
+    if err["type"] == "missing":
+        return "is required"
+    return err["msg"].removeprefix("Value error, ")
