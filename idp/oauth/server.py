@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, InvalidScopeError
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError
 
 from idp.bridge import wait
 from idp.credentials import PasswordCheck
@@ -92,9 +92,11 @@ class OAuthServer(AuthorizationServer):
         if refresh_token is None:
             return
         if isinstance(request.refresh_token, RefreshTokenRecord):
-            if not wait(self.tokens.continue_session(request.refresh_token, refresh_token)):
-                # the login was ended while this refresh was under way
-                raise InvalidGrantError()
+            # If the login ends while this refresh is under way (logout, or a concurrent
+            # replay of the same token), the store leaves the new refresh token revoked
+            # and the access token's session is ended: the answer is still the one
+            # success of this rotation, but nothing it carries will be accepted.
+            wait(self.tokens.continue_session(request.refresh_token, refresh_token))
             return
         wait(self.tokens.start_session(request.user, request.client.client_id, token["scope"], refresh_token))
 

@@ -68,7 +68,10 @@ class TokenService:
         await self._store_refresh_token(refresh_token, user, client_id, scope, expires_at, now)
 
     async def continue_session(self, previous: RefreshTokenRecord, refresh_token: str) -> bool:
-        """Store the successor of a rotated token: same login, scope and absolute expiry."""
+        """Store the successor of a rotated token: same login, scope and absolute expiry.
+
+        False when the login has ended meanwhile: the successor is then stored revoked.
+        """
         doc = previous.doc
         user = AuthenticatedUser(doc["user_id"], doc["sid"])
         return await self._store_refresh_token(

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
-from pymongo.errors import ConfigurationError, InvalidURI
+from pymongo.errors import ConfigurationError, InvalidURI, OperationFailure
 
 from idp.settings import ConfigError
 
@@ -43,6 +43,24 @@ async def ping(db: Database) -> bool:
         log.warning("database ping failed: %s", type(exc).__name__)
         return False
     return True
+
+
+_NOT_IMPLEMENTED = 238
+
+
+async def ensure_ttl_index(db: Database, collection: str, field: str) -> None:
+    """An index that deletes a document once `field` (a date) has passed.
+
+    Some MongoDB-compatible servers (FerretDB v1) have no TTL indexes. Every query
+    checks expiry itself, so that only means expired documents stay on disk: say so and
+    go on rather than refuse to start.
+    """
+    try:
+        await db[collection].create_index(field, expireAfterSeconds=0, name=f"{field}_ttl")
+    except OperationFailure as exc:
+        if exc.code != _NOT_IMPLEMENTED:
+            raise
+        log.warning("this server has no TTL indexes: expired %s are not purged", collection)
 
 
 async def ensure_indexes(db: Database) -> None:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from idp.store.mongo import Database
+from idp.store.mongo import Database, ensure_ttl_index
 from idp.store.values import text
 
 COLLECTION = "throttle"
@@ -25,7 +25,7 @@ class Window(NamedTuple):
 
 
 async def ensure_indexes(db: Database) -> None:
-    await db[COLLECTION].create_index("ends_at", expireAfterSeconds=0, name="ends_at_ttl")
+    await ensure_ttl_index(db, COLLECTION, "ends_at")
 
 
 class ThrottleStore:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from idp.store.mongo import Database
+from idp.store.mongo import Database, ensure_ttl_index
 from idp.store.values import text
 
 SESSIONS = "sessions"
@@ -24,13 +24,11 @@ REVOKED_ACCESS_TOKENS = "revoked_access_tokens"
 
 
 async def ensure_indexes(db: Database) -> None:
-    await db[SESSIONS].create_index("purge_at", expireAfterSeconds=0, name="purge_at_ttl")
+    await ensure_ttl_index(db, SESSIONS, "purge_at")
     await db[SESSIONS].create_index("user_id", name="user_id")
-    await db[REFRESH_TOKENS].create_index("expires_at", expireAfterSeconds=0, name="expires_at_ttl")
+    await ensure_ttl_index(db, REFRESH_TOKENS, "expires_at")
     await db[REFRESH_TOKENS].create_index("sid", name="sid")
-    await db[REVOKED_ACCESS_TOKENS].create_index(
-        "expires_at", expireAfterSeconds=0, name="expires_at_ttl"
-    )
+    await ensure_ttl_index(db, REVOKED_ACCESS_TOKENS, "expires_at")
 
 
 class TokenStore:

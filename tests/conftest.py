@@ -1,0 +1,97 @@
+"""Fixtures: every test gets its own app, its own database and its own keys folder.
+
+The database is in memory (mongomock-motor) unless IDP_TEST_MONGO_URI names a real
+MongoDB (or a wire-compatible server), in which case each test gets a fresh database
+there, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol
+
+from idp.app import create_app
+from idp.settings import Settings
+
+TEST_MONGO_URI = os.environ.get("IDP_TEST_MONGO_URI")
+
+CLIENTS = [
+    {"client_id": "web", "client_secret": None, "token_endpoint_auth_method": "none",
+     "grant_types": ["password", "refresh_token"], "scope": "account profile"},
+    {"client_id": "backend", "client_secret": "backend-secret-0123456789",
+     "token_endpoint_auth_method": "client_secret_basic",
+     "grant_types": ["password", "refresh_token", "client_credentials"], "scope": "account read write"},
+    {"client_id": "poster", "client_secret": "poster-secret-0123456789",
+     "token_endpoint_auth_method": "client_secret_post",
+     "grant_types": ["password", "refresh_token", "client_credentials"], "scope": "account read"},
+    {"client_id": "service", "client_secret": "service-secret-0123456789",
+     "token_endpoint_auth_method": "client_secret_basic",
+     "grant_types": ["client_credentials"], "scope": "read"},
+]
+SECRETS = {c["client_id"]: c["client_secret"] for c in CLIENTS}
+
+
+class ManualClock:
+    """A clock that only moves when told to; starts at the real time."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def clients_file(tmp_path: Path) -> Path:
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps(CLIENTS))
+    return path
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, clients_file: Path, settings_overrides: dict[str, Any]) -> Settings:
+    values: dict[str, Any] = {
+        "mongo_uri": TEST_MONGO_URI or "memory://",
+        "mongo_db": f"idp_test_{uuid.uuid4().hex[:12]}",
+        "keys_dir": tmp_path / "keys",
+        "clients_file": clients_file,
+    }
+    values.update(settings_overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Quart]:
+    app = create_app(settings, clock=clock)
+    async with app.test_app():
+        yield app
+        if TEST_MONGO_URI:
+            await app.extensions["idp"].mongo_client.drop_database(settings.mongo_db)
+
+
+@pytest.fixture
+def client(app: Quart) -> TestClientProtocol:
+    return app.test_client()

@@ -1,0 +1,279 @@
+"""Refresh-token rotation and reuse detection, revocation (logout), introspection."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol as Client
+
+from tests.conftest import ManualClock
+from tests.helpers import basic, introspect, login, me_status, post_form, refresh, register, revoke
+
+
+@pytest.fixture
+async def ann(client: Client) -> dict:
+    return await register(client)
+
+
+async def test_refresh_rotates_and_the_old_token_stops_working(client: Client, ann: dict) -> None:
+    first = await login(client)
+    response = await refresh(client, first["refresh_token"])
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    second = await response.get_json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert second["scope"] == "account profile"
+    assert await me_status(client, second["access_token"]) == 200
+    third = await refresh(client, second["refresh_token"])
+    assert third.status_code == 200
+
+
+async def test_reuse_of_a_rotated_token_ends_the_whole_login(client: Client, ann: dict) -> None:
+    first = await login(client)
+    second = await (await refresh(client, first["refresh_token"])).get_json()
+    third = await (await refresh(client, second["refresh_token"])).get_json()
+
+    replay = await refresh(client, first["refresh_token"])
+    assert replay.status_code == 400
+    assert (await replay.get_json())["error"] == "invalid_grant"
+
+    # every refresh and access token of that login is dead now
+    assert (await refresh(client, third["refresh_token"])).status_code == 400
+    for tokens in (first, second, third):
+        assert await me_status(client, tokens["access_token"]) == 401
+    assert (await introspect(client, third["refresh_token"])) == {"active": False}
+
+
+async def test_reuse_does_not_touch_other_logins(client: Client, ann: dict) -> None:
+    mine = await login(client)
+    other = await login(client)
+    await refresh(client, mine["refresh_token"])
+    await refresh(client, mine["refresh_token"])  # reuse
+    assert await me_status(client, other["access_token"]) == 200
+    assert (await refresh(client, other["refresh_token"])).status_code == 200
+
+
+async def test_twenty_concurrent_refreshes_of_one_token_yield_exactly_one_success(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    responses = await asyncio.gather(*(refresh(client, tokens["refresh_token"]) for _ in range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [400] * 19
+    for response in responses:
+        if response.status_code == 400:
+            assert (await response.get_json())["error"] == "invalid_grant"
+    # the nineteen others presented a token that had been rotated away: reuse, so the
+    # login is over, including what the one success carried
+    winner = next(r for r in responses if r.status_code == 200)
+    issued = await winner.get_json()
+    assert (await refresh(client, issued["refresh_token"])).status_code == 400
+    assert await me_status(client, issued["access_token"]) == 401
+
+
+async def test_narrower_scope_on_refresh_and_wider_is_invalid_scope(client: Client, ann: dict) -> None:
+    tokens = await login(client, scope="account")
+    wider = await refresh(client, tokens["refresh_token"], scope="account profile")
+    assert wider.status_code == 400
+    assert (await wider.get_json())["error"] == "invalid_scope"
+    # a refused request does not use the token up
+    narrower = await (await refresh(client, tokens["refresh_token"], scope="account")).get_json()
+    assert narrower["scope"] == "account"
+
+
+async def test_narrowed_refresh_keeps_the_login_scope_for_the_next_refresh(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    narrowed = await (await refresh(client, tokens["refresh_token"], scope="profile")).get_json()
+    assert narrowed["scope"] == "profile"
+    again = await (await refresh(client, narrowed["refresh_token"])).get_json()
+    assert again["scope"] == "account profile"  # RFC 6749 §6: same scope as the refresh token
+
+
+async def test_refresh_token_of_another_client_is_invalid_grant(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    response = await post_form(client, "/oauth/token",
+                               {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+                               basic("backend"))
+    assert response.status_code == 400
+    assert (await response.get_json())["error"] == "invalid_grant"
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 200  # still good for its owner
+
+
+async def test_unknown_refresh_token_is_invalid_grant(client: Client) -> None:
+    response = await refresh(client, "no-such-token")
+    assert response.status_code == 400
+    assert (await response.get_json())["error"] == "invalid_grant"
+
+
+async def test_refresh_tokens_expire_absolutely_from_the_login(client: Client, ann: dict, clock: ManualClock) -> None:
+    tokens = await login(client)
+    clock.advance(2_592_000 - 10)
+    tokens = await (await refresh(client, tokens["refresh_token"])).get_json()
+    clock.advance(11)
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 400
+
+
+async def test_refresh_after_the_user_was_deleted_is_invalid_grant(app: Quart, client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    await app.extensions["idp"].db["users"].delete_one({"_id": ann["id"]})
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 400
+
+
+# -- revocation -------------------------------------------------------------------------
+
+async def test_revoking_a_refresh_token_ends_the_login(client: Client, ann: dict) -> None:
+    first = await login(client)
+    second = await (await refresh(client, first["refresh_token"])).get_json()
+    response = await revoke(client, second["refresh_token"], token_type_hint="refresh_token")
+    assert response.status_code == 200
+    assert (await refresh(client, second["refresh_token"])).status_code == 400
+    for tokens in (first, second):
+        assert await me_status(client, tokens["access_token"]) == 401
+        assert await introspect(client, tokens["access_token"]) == {"active": False}
+
+
+async def test_revoking_an_ancestor_refresh_token_ends_the_login(client: Client, ann: dict) -> None:
+    first = await login(client)
+    second = await (await refresh(client, first["refresh_token"])).get_json()
+    assert (await revoke(client, first["refresh_token"])).status_code == 200
+    assert (await refresh(client, second["refresh_token"])).status_code == 400
+
+
+async def test_revoking_an_access_token_ends_only_that_token(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    other = await (await refresh(client, tokens["refresh_token"])).get_json()
+    assert (await revoke(client, tokens["access_token"], token_type_hint="access_token")).status_code == 200
+    assert await me_status(client, tokens["access_token"]) == 401
+    assert await introspect(client, tokens["access_token"]) == {"active": False}
+    assert await me_status(client, other["access_token"]) == 200
+
+
+async def test_revoking_with_a_wrong_hint_still_finds_the_token(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    assert (await revoke(client, tokens["access_token"], token_type_hint="refresh_token")).status_code == 200
+    assert await me_status(client, tokens["access_token"]) == 401
+
+
+@pytest.mark.parametrize("token", ["unknown", "a.b.c", "x" * 5000])
+async def test_revoking_an_unknown_token_is_200(client: Client, token: str) -> None:
+    response = await revoke(client, token)
+    assert response.status_code == 200
+
+
+async def test_revoking_twice_is_200(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    assert (await revoke(client, tokens["refresh_token"])).status_code == 200
+    assert (await revoke(client, tokens["refresh_token"])).status_code == 200
+
+
+async def test_another_client_cannot_revoke_a_token(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    for token in (tokens["access_token"], tokens["refresh_token"]):
+        response = await revoke(client, token, client_id="backend")
+        assert response.status_code == 400
+        assert (await response.get_json())["error"]
+    assert await me_status(client, tokens["access_token"]) == 200
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 200
+
+
+async def test_revocation_needs_client_authentication(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    response = await post_form(client, "/oauth/revoke", {"token": tokens["access_token"]})
+    assert response.status_code == 401
+    response = await post_form(client, "/oauth/revoke", {"token": tokens["access_token"]},
+                               basic("backend", "wrong"))
+    assert response.status_code == 401
+    assert await me_status(client, tokens["access_token"]) == 200
+
+
+async def test_revocation_without_token_is_invalid_request(client: Client) -> None:
+    response = await post_form(client, "/oauth/revoke", {"client_id": "web"})
+    assert response.status_code == 400
+    assert (await response.get_json())["error"] == "invalid_request"
+
+
+async def test_revocation_during_a_refresh_storm_leaves_nothing_alive(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    chain = [tokens]
+
+    async def storm() -> None:
+        current = tokens["refresh_token"]
+        for _ in range(15):
+            response = await refresh(client, current)
+            if response.status_code != 200:
+                return
+            body = await response.get_json()
+            chain.append(body)
+            current = body["refresh_token"]
+
+    async def logout() -> None:
+        await asyncio.sleep(0.05)
+        await revoke(client, tokens["refresh_token"])
+
+    await asyncio.gather(storm(), logout())
+    for issued in chain:
+        assert await me_status(client, issued["access_token"]) == 401
+        assert (await refresh(client, issued["refresh_token"])).status_code == 400
+
+
+# -- introspection ----------------------------------------------------------------------
+
+async def test_introspecting_a_live_access_token(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    body = await introspect(client, tokens["access_token"])
+    assert body["active"] is True
+    assert body["token_type"] == "Bearer"
+    assert body["sub"] == ann["id"] and body["client_id"] == "web"
+    assert body["scope"] == "account profile"
+    assert body["iss"] == "http://127.0.0.1:8000"
+    assert body["exp"] > body["iat"]
+
+
+async def test_introspecting_a_live_refresh_token(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    body = await introspect(client, tokens["refresh_token"])
+    assert body["active"] is True
+    assert body["token_type"] == "refresh_token"
+    assert body["sub"] == ann["id"] and body["client_id"] == "web"
+    assert body["scope"] == "account profile"
+    assert body["exp"] - body["iat"] == 2_592_000
+
+
+async def test_introspection_with_client_secret_post(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    response = await post_form(client, "/oauth/introspect", {
+        "token": tokens["access_token"], "client_id": "poster", "client_secret": "poster-secret-0123456789"})
+    assert (await response.get_json())["active"] is True
+
+
+async def test_expired_access_token_is_inactive(client: Client, ann: dict, clock: ManualClock) -> None:
+    tokens = await login(client)
+    clock.advance(901)
+    assert await introspect(client, tokens["access_token"]) == {"active": False}
+    assert await me_status(client, tokens["access_token"]) == 401
+
+
+@pytest.mark.parametrize("token", ["", "garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."])
+async def test_malformed_or_unknown_tokens_are_inactive(client: Client, token: str) -> None:
+    response = await post_form(client, "/oauth/introspect", {"token": token}, basic("service"))
+    if token == "":
+        assert response.status_code == 400
+    else:
+        assert await response.get_json() == {"active": False}
+
+
+async def test_used_refresh_token_is_inactive(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    await refresh(client, tokens["refresh_token"])
+    assert await introspect(client, tokens["refresh_token"]) == {"active": False}
+
+
+async def test_introspection_requires_a_confidential_client(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    response = await post_form(client, "/oauth/introspect", {"token": tokens["access_token"], "client_id": "web"})
+    assert response.status_code == 401
+    assert (await response.get_json())["error"] == "invalid_client"
+    response = await post_form(client, "/oauth/introspect", {"token": tokens["access_token"]},
+                               basic("service", "wrong"))
+    assert response.status_code == 401

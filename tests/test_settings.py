@@ -1,0 +1,104 @@
+"""Configuration: defaults, parsing, and a bad value stopping the start with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from idp.clients_file import read_clients_file
+from idp.settings import ConfigError, Settings
+
+
+def test_defaults_follow_the_contract() -> None:
+    settings = Settings.from_env({})
+    assert settings.issuer == "http://127.0.0.1:8000"
+    assert settings.audience == settings.issuer
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.mongo_uri == "memory://" and settings.mongo_db == "idp"
+    assert settings.access_token_ttl == 900 and settings.refresh_token_ttl == 2_592_000
+    assert settings.max_body_bytes == 65_536
+    assert (settings.login_max_failures, settings.ip_max_failures, settings.register_max_per_ip) == (10, 100, 100)
+    assert settings.login_window == 900
+
+
+def test_environment_overrides() -> None:
+    settings = Settings.from_env({"IDP_ISSUER": "https://id.example.com/", "IDP_AUDIENCE": "api",
+                                  "IDP_ACCESS_TOKEN_TTL": "60", "IDP_MONGO_URI": "mongodb://db:27017"})
+    assert settings.issuer == "https://id.example.com"
+    assert settings.audience == "api"
+    assert settings.access_token_ttl == 60
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"IDP_PORT": "eighty"}, "IDP_PORT must be an integer"),
+    ({"IDP_PORT": "70000"}, "IDP_PORT"),
+    ({"IDP_ACCESS_TOKEN_TTL": "0"}, "IDP_ACCESS_TOKEN_TTL"),
+    ({"IDP_MONGO_URI": "postgres://x"}, "IDP_MONGO_URI"),
+    ({"IDP_ISSUER": "not a url"}, "IDP_ISSUER"),
+])
+def test_bad_values_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "not valid JSON"),
+    ('{"client_id": "x"}', "JSON list"),
+    ('[{"client_id": "x", "token_endpoint_auth_method": "none", "grant_types": ["password"], "extra": 1}]', "extra"),
+    ('[{"client_id": "x", "token_endpoint_auth_method": "client_secret_basic", "grant_types": ["password"]}]',
+     "client_secret"),
+    ('[{"client_id": "x", "token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}]',
+     "confidential"),
+    ('[{"client_id": "x", "token_endpoint_auth_method": "none", "grant_types": ["implicit"]}]', "grant_types"),
+    ('[{"client_id": "x", "token_endpoint_auth_method": "none", "grant_types": ["password"]},'
+     ' {"client_id": "x", "token_endpoint_auth_method": "none", "grant_types": ["password"]}]', "more than once"),
+])
+def test_malformed_clients_file_is_refused(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        read_clients_file(path)
+
+
+def test_clients_file_stores_no_secret(tmp_path: Path) -> None:
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps([{"client_id": "c", "client_secret": "s3cret-s3cret-s3cret",
+                                 "token_endpoint_auth_method": "client_secret_post",
+                                 "grant_types": ["client_credentials"], "scope": "read"}]))
+    document = read_clients_file(path)[0].document()
+    assert "s3cret-s3cret-s3cret" not in json.dumps(document)
+    assert document["secret_hash"]
+
+
+def _run_idp(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    full_env.update({"IDP_KEYS_DIR": str(tmp_path / "keys"), **env})
+    return subprocess.run([sys.executable, "-m", "idp.cli", *args], env=full_env, capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("env", [
+    {"IDP_MONGO_URI": "mongodb://[bad"},
+    {"IDP_CLIENTS_FILE": "missing.json"},
+    {"IDP_KEYS_DIR": "/proc/version/keys"},
+    {"IDP_LOGIN_WINDOW": "-5"},
+])
+def test_bad_configuration_stops_serve_with_one_line(tmp_path: Path, env: dict[str, str]) -> None:
+    result = _run_idp(tmp_path, env, "serve")
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("idp: configuration error:"), result.stderr
+
+
+def test_keys_rotate_command(tmp_path: Path) -> None:
+    first = _run_idp(tmp_path, {}, "keys", "rotate")
+    second = _run_idp(tmp_path, {}, "keys", "rotate")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    published = second.stdout.split("published keys: ")[1].strip().split(", ")
+    assert len(published) == 3
+    assert second.stdout.startswith(f"active key: {published[-1]}")

@@ -1,0 +1,105 @@
+"""Discovery, JWKS, health, and JSON for every HTTP-level error."""
+
+from __future__ import annotations
+
+import pytest
+from quart import Quart
+from quart.typing import TestClientProtocol
+
+from tests.conftest import ManualClock
+
+PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
+
+
+@pytest.mark.parametrize("path", ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])
+async def test_metadata_lists_every_endpoint(client: TestClientProtocol, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    meta = await response.get_json()
+    issuer = "http://127.0.0.1:8000"
+    assert meta["issuer"] == issuer
+    assert meta["token_endpoint"] == f"{issuer}/oauth/token"
+    assert meta["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
+    assert meta["revocation_endpoint"] == f"{issuer}/oauth/revoke"
+    assert meta["introspection_endpoint"] == f"{issuer}/oauth/introspect"
+    assert meta["registration_endpoint"] == f"{issuer}/users"
+    assert meta["grant_types_supported"] == ["password", "refresh_token", "client_credentials"]
+    assert set(meta["token_endpoint_auth_methods_supported"]) == {"none", "client_secret_basic", "client_secret_post"}
+    assert set(meta["revocation_endpoint_auth_methods_supported"]) == {"none", "client_secret_basic", "client_secret_post"}
+    assert set(meta["introspection_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
+    assert {"account", "read", "write", "profile"} <= set(meta["scopes_supported"])
+    assert meta["response_types_supported"] == []
+
+
+async def test_both_metadata_paths_serve_the_same_document(client: TestClientProtocol) -> None:
+    a = await (await client.get("/.well-known/oauth-authorization-server")).get_json()
+    b = await (await client.get("/.well-known/openid-configuration")).get_json()
+    assert a == b
+
+
+async def test_jwks_is_public_and_cacheable(client: TestClientProtocol) -> None:
+    response = await client.get("/.well-known/jwks.json")
+    assert response.status_code == 200
+    cache = response.headers["Cache-Control"]
+    assert cache.startswith("public, max-age=") and int(cache.split("=")[1]) > 0
+    keys = (await response.get_json())["keys"]
+    assert keys
+    for key in keys:
+        assert {"kid", "kty", "alg", "use"} <= key.keys() and key["use"] == "sig"
+        assert not PRIVATE_MEMBERS & key.keys()
+
+
+async def test_jwks_follows_rotation(app: Quart, client: TestClientProtocol, clock: ManualClock) -> None:
+    ring = app.extensions["idp"].keyring
+    old = ring.active_kid
+    new = ring.rotate()
+    kids = {k["kid"] for k in (await (await client.get("/.well-known/jwks.json")).get_json())["keys"]}
+    assert kids == {old, new}
+    clock.advance(app.extensions["idp"].settings.access_token_ttl)
+    kids = {k["kid"] for k in (await (await client.get("/.well-known/jwks.json")).get_json())["keys"]}
+    assert kids == {new}
+
+
+async def test_healthz_and_readyz(client: TestClientProtocol) -> None:
+    assert (await client.get("/healthz")).status_code == 200
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert (await response.get_json())["checks"] == {"database": True, "signing_key": True}
+
+
+async def test_readyz_is_503_when_the_database_does_not_answer(app: Quart, client: TestClientProtocol) -> None:
+    class Down:
+        async def command(self, *args: object) -> None:
+            raise ConnectionError("no database")
+
+    app.extensions["idp"].db = Down()
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert (await response.get_json())["checks"]["database"] is False
+
+
+async def test_unknown_path_is_json_404(client: TestClientProtocol) -> None:
+    response = await client.get("/no/such/thing")
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+    assert (await response.get_json())["error"] == "not_found"
+
+
+async def test_wrong_method_is_json_405_with_allow(client: TestClientProtocol) -> None:
+    response = await client.delete("/oauth/token")
+    assert response.status_code == 405
+    assert response.mimetype == "application/json"
+    assert "POST" in response.headers["Allow"]
+
+
+async def test_oversized_body_is_json_413(client: TestClientProtocol) -> None:
+    response = await client.post("/users", data=b"x" * 70_000, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert (await response.get_json())["error"] == "request_too_large"
+
+
+async def test_security_headers_on_every_response(client: TestClientProtocol) -> None:
+    for response in (await client.get("/healthz"), await client.get("/nope")):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
