@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from quart import Quart
-from quart.typing import TestClientProtocol
+from quart.typing import TestClientProtocol as Client
 
 from tests.conftest import ManualClock
 
@@ -12,7 +12,7 @@ PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 
 
 @pytest.mark.parametrize("path", ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])
-async def test_metadata_lists_every_endpoint(client: TestClientProtocol, path: str) -> None:
+async def test_metadata_lists_every_endpoint(client: Client, path: str) -> None:
     response = await client.get(path)
     assert response.status_code == 200
     meta = await response.get_json()
@@ -31,13 +31,13 @@ async def test_metadata_lists_every_endpoint(client: TestClientProtocol, path: s
     assert meta["response_types_supported"] == []
 
 
-async def test_both_metadata_paths_serve_the_same_document(client: TestClientProtocol) -> None:
+async def test_both_metadata_paths_serve_the_same_document(client: Client) -> None:
     a = await (await client.get("/.well-known/oauth-authorization-server")).get_json()
     b = await (await client.get("/.well-known/openid-configuration")).get_json()
     assert a == b
 
 
-async def test_jwks_is_public_and_cacheable(client: TestClientProtocol) -> None:
+async def test_jwks_is_public_and_cacheable(client: Client) -> None:
     response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 200
     cache = response.headers["Cache-Control"]
@@ -49,7 +49,7 @@ async def test_jwks_is_public_and_cacheable(client: TestClientProtocol) -> None:
         assert not PRIVATE_MEMBERS & key.keys()
 
 
-async def test_jwks_follows_rotation(app: Quart, client: TestClientProtocol, clock: ManualClock) -> None:
+async def test_jwks_follows_rotation(app: Quart, client: Client, clock: ManualClock) -> None:
     ring = app.extensions["idp"].keyring
     old = ring.active_kid
     new = ring.rotate()
@@ -60,14 +60,14 @@ async def test_jwks_follows_rotation(app: Quart, client: TestClientProtocol, clo
     assert kids == {new}
 
 
-async def test_healthz_and_readyz(client: TestClientProtocol) -> None:
+async def test_healthz_and_readyz(client: Client) -> None:
     assert (await client.get("/healthz")).status_code == 200
     response = await client.get("/readyz")
     assert response.status_code == 200
     assert (await response.get_json())["checks"] == {"database": True, "signing_key": True}
 
 
-async def test_readyz_is_503_when_the_database_does_not_answer(app: Quart, client: TestClientProtocol) -> None:
+async def test_readyz_is_503_when_the_database_does_not_answer(app: Quart, client: Client) -> None:
     class Down:
         async def command(self, *args: object) -> None:
             raise ConnectionError("no database")
@@ -78,27 +78,27 @@ async def test_readyz_is_503_when_the_database_does_not_answer(app: Quart, clien
     assert (await response.get_json())["checks"]["database"] is False
 
 
-async def test_unknown_path_is_json_404(client: TestClientProtocol) -> None:
+async def test_unknown_path_is_json_404(client: Client) -> None:
     response = await client.get("/no/such/thing")
     assert response.status_code == 404
     assert response.mimetype == "application/json"
     assert (await response.get_json())["error"] == "not_found"
 
 
-async def test_wrong_method_is_json_405_with_allow(client: TestClientProtocol) -> None:
+async def test_wrong_method_is_json_405_with_allow(client: Client) -> None:
     response = await client.delete("/oauth/token")
     assert response.status_code == 405
     assert response.mimetype == "application/json"
     assert "POST" in response.headers["Allow"]
 
 
-async def test_oversized_body_is_json_413(client: TestClientProtocol) -> None:
+async def test_oversized_body_is_json_413(client: Client) -> None:
     response = await client.post("/users", data=b"x" * 70_000, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert (await response.get_json())["error"] == "request_too_large"
 
 
-async def test_security_headers_on_every_response(client: TestClientProtocol) -> None:
+async def test_security_headers_on_every_response(client: Client) -> None:
     for response in (await client.get("/healthz"), await client.get("/nope")):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "no-referrer"

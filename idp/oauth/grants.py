@@ -24,9 +24,9 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     """Rotation with reuse detection (RFC 9700 §4.14.2).
 
-    The presented token is claimed atomically at the end of validation, after client
-    and scope checks passed; of concurrent requests with one token, exactly one wins,
-    and every other presentation of a used token ends the whole login.
+    The presented token is used up when its successor is stored (server.save_token),
+    atomically: of concurrent requests with one token exactly one wins, and every
+    other presentation of a used token ends the whole login.
     """
 
     TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
@@ -43,13 +43,6 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         return record
 
-    def validate_token_request(self) -> None:
-        super().validate_token_request()
-        record: RefreshTokenRecord = self.request.refresh_token
-        if not self.server.claim_refresh_token(record):
-            self.server.end_session(record.sid)
-            raise InvalidGrantError()
-
     def authenticate_user(self, refresh_token: RefreshTokenRecord) -> AuthenticatedUser:
         user = self.server.user_of(refresh_token)
         if user is None:
@@ -57,7 +50,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return user
 
     def revoke_old_credential(self, refresh_token: RefreshTokenRecord) -> None:
-        """Nothing to do: the token was claimed (used up) in validate_token_request."""
+        """Nothing to do: storing the successor used the token up (server.save_token)."""
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, InvalidScopeError
 
 from idp.bridge import wait
 from idp.credentials import PasswordCheck
@@ -23,6 +23,7 @@ from idp.oauth.models import AuthenticatedUser, Client, RefreshTokenRecord
 from idp.oauth.requests import OAuthRequest
 from idp.oauth.service import TokenRecord, TokenService
 from idp.oauth.tokens import AccessTokenGenerator
+from idp.store.tokens import Rotation
 from idp.throttling import SlowDown
 
 Response = tuple[int, Any, list[tuple[str, str]]]
@@ -91,12 +92,14 @@ class OAuthServer(AuthorizationServer):
         refresh_token = token.get("refresh_token")
         if refresh_token is None:
             return
-        if isinstance(request.refresh_token, RefreshTokenRecord):
-            # If the login ends while this refresh is under way (logout, or a concurrent
-            # replay of the same token), the store leaves the new refresh token revoked
-            # and the access token's session is ended: the answer is still the one
-            # success of this rotation, but nothing it carries will be accepted.
-            wait(self.tokens.continue_session(request.refresh_token, refresh_token))
+        previous = request.refresh_token
+        if isinstance(previous, RefreshTokenRecord):
+            if wait(self.tokens.rotate(previous, refresh_token)) is Rotation.LOST:
+                # another request rotated this token first: a replay, so the login ends
+                wait(self.tokens.end_session(previous.sid))
+                raise InvalidGrantError()
+            # Rotation.ENDED (logout or a replay meanwhile) still answers this one
+            # success of the rotation; nothing it carries will be accepted.
             return
         wait(self.tokens.start_session(request.user, request.client.client_id, token["scope"], refresh_token))
 
@@ -109,9 +112,6 @@ class OAuthServer(AuthorizationServer):
 
     def find_refresh_token(self, token: str) -> RefreshTokenRecord | None:
         return wait(self.tokens.refresh_record(token))
-
-    def claim_refresh_token(self, record: RefreshTokenRecord) -> bool:
-        return wait(self.tokens.claim(record))
 
     def end_session(self, sid: str) -> None:
         wait(self.tokens.end_session(sid))

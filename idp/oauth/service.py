@@ -15,7 +15,7 @@ from idp.oauth.models import AccessTokenRecord, AuthenticatedUser, Client, Refre
 from idp.oauth.tokens import AccessTokenDecoder
 from idp.settings import Settings
 from idp.store.clients import ClientStore
-from idp.store.tokens import TokenStore
+from idp.store.tokens import Rotation, TokenStore
 from idp.store.users import UserStore
 
 TokenRecord = AccessTokenRecord | RefreshTokenRecord
@@ -65,34 +65,17 @@ class TokenService:
             "purge_at": expires_at + timedelta(seconds=self._settings.access_token_ttl),
             "ended_at": None,
         })
-        await self._store_refresh_token(refresh_token, user, client_id, scope, expires_at, now)
-
-    async def continue_session(self, previous: RefreshTokenRecord, refresh_token: str) -> bool:
-        """Store the successor of a rotated token: same login, scope and absolute expiry.
-
-        False when the login has ended meanwhile: the successor is then stored revoked.
-        """
-        doc = previous.doc
-        user = AuthenticatedUser(doc["user_id"], doc["sid"])
-        return await self._store_refresh_token(
-            refresh_token, user, doc["client_id"], doc["scope"], doc["expires_at"], self.now()
+        await self._tokens.store_first_refresh_token(
+            _refresh_document(refresh_token, user, client_id, scope, expires_at, now)
         )
 
-    async def _store_refresh_token(
-        self, token: str, user: AuthenticatedUser, client_id: str, scope: str,
-        expires_at: datetime, now: datetime,
-    ) -> bool:
-        return await self._tokens.store_refresh_token({
-            "_id": secret_hash(token),
-            "sid": user.sid,
-            "user_id": user.user_id,
-            "client_id": client_id,
-            "scope": scope,
-            "created_at": now,
-            "expires_at": expires_at,
-            "used_at": None,
-            "revoked": False,
-        }, now)
+    async def rotate(self, previous: RefreshTokenRecord, refresh_token: str) -> Rotation:
+        """Store the successor of a presented token: same login, scope and absolute expiry."""
+        doc = previous.doc
+        now = self.now()
+        user = AuthenticatedUser(doc["user_id"], doc["sid"])
+        successor = _refresh_document(refresh_token, user, doc["client_id"], doc["scope"], doc["expires_at"], now)
+        return await self._tokens.rotate_refresh_token(doc["_id"], successor, now)
 
     async def refresh_record(self, token: str) -> RefreshTokenRecord | None:
         doc = await self._tokens.find_refresh_token(secret_hash(token))
@@ -101,9 +84,6 @@ class TokenService:
         now = self.now()
         live = await self._tokens.live_session(doc["sid"], now) is not None
         return RefreshTokenRecord(doc, live, now, self._settings.issuer)
-
-    async def claim(self, record: RefreshTokenRecord) -> bool:
-        return await self._tokens.claim_refresh_token(record.doc["_id"], self.now()) is not None
 
     async def end_session(self, sid: str) -> None:
         await self._tokens.end_session(sid, self.now())
@@ -164,3 +144,20 @@ class TokenService:
             await self._tokens.revoke_access_token(
                 record.claims["jti"], to_datetime(record.claims["exp"])
             )
+
+
+def _refresh_document(
+    token: str, user: AuthenticatedUser, client_id: str, scope: str, expires_at: datetime, now: datetime
+) -> dict[str, Any]:
+    """A refresh token as stored: its hash, never the token."""
+    return {
+        "_id": secret_hash(token),
+        "sid": user.sid,
+        "user_id": user.user_id,
+        "client_id": client_id,
+        "scope": scope,
+        "created_at": now,
+        "expires_at": expires_at,
+        "used_at": None,
+        "revoked": False,
+    }

@@ -13,7 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from enum import Enum
+
+from pymongo.errors import DuplicateKeyError
 
 from idp.store.mongo import Database, ensure_ttl_index
 from idp.store.values import text
@@ -28,7 +30,16 @@ async def ensure_indexes(db: Database) -> None:
     await db[SESSIONS].create_index("user_id", name="user_id")
     await ensure_ttl_index(db, REFRESH_TOKENS, "expires_at")
     await db[REFRESH_TOKENS].create_index("sid", name="sid")
+    # A refresh token has at most one successor: rotation is the insert of that
+    # successor, made atomic by this index (see rotate_refresh_token).
+    await db[REFRESH_TOKENS].create_index("parent", unique=True, name="parent_unique")
     await ensure_ttl_index(db, REVOKED_ACCESS_TOKENS, "expires_at")
+
+
+class Rotation(Enum):
+    DONE = "done"
+    LOST = "lost"  # the parent already has a successor: a replay
+    ENDED = "ended"  # the login ended meanwhile: the successor is stored revoked
 
 
 class TokenStore:
@@ -72,29 +83,32 @@ class TokenStore:
 
     # -- refresh tokens ------------------------------------------------------------
 
-    async def store_refresh_token(self, token: dict[str, Any], now: datetime) -> bool:
-        """Insert a refresh token; False (and the token revoked) if its session has ended.
+    async def store_first_refresh_token(self, token: dict[str, Any]) -> None:
+        """The first refresh token of a login; its parent is the login itself."""
+        await self._refresh.insert_one({**token, "parent": f"login:{token['sid']}"})
 
+    async def rotate_refresh_token(self, parent_hash: str, token: dict[str, Any], now: datetime) -> Rotation:
+        """Store the successor of parent_hash, unless it already has one.
+
+        The unique index on `parent` makes the insert the atomic step: of concurrent
+        rotations of one token exactly one inserts, on MongoDB and on servers whose
+        find-and-modify is not atomic (FerretDB v1). The parent is then marked used.
         Inserting first and checking the session after closes the race with
-        end_session, which ends the session first and revokes tokens after: whichever
-        order the two interleave in, the new token ends up revoked or refused.
+        end_session (which ends the session first and revokes tokens after): however
+        the two interleave, the successor ends up revoked.
         """
-        await self._refresh.insert_one(dict(token))
+        try:
+            await self._refresh.insert_one({**token, "parent": text(parent_hash)})
+        except DuplicateKeyError:
+            return Rotation.LOST
+        await self._refresh.update_one({"_id": parent_hash}, {"$set": {"used_at": now}})
         if await self.live_session(token["sid"], now) is not None:
-            return True
+            return Rotation.DONE
         await self._refresh.update_one({"_id": token["_id"]}, {"$set": {"revoked": True}})
-        return False
+        return Rotation.ENDED
 
     async def find_refresh_token(self, token_hash: str) -> dict[str, Any] | None:
         return await self._refresh.find_one({"_id": text(token_hash)})
-
-    async def claim_refresh_token(self, token_hash: str, now: datetime) -> dict[str, Any] | None:
-        """Mark an unused, unrevoked, unexpired token used; None if another request won."""
-        return await self._refresh.find_one_and_update(
-            {"_id": text(token_hash), "used_at": None, "revoked": False, "expires_at": {"$gt": now}},
-            {"$set": {"used_at": now}},
-            return_document=ReturnDocument.AFTER,
-        )
 
     # -- access tokens -------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from idp.store.mongo import Database
 from idp.store.values import text
@@ -47,8 +47,10 @@ class UserStore:
                 {"$set": {**changes, "updated_at": now}},
                 return_document=ReturnDocument.AFTER,
             )
-        except DuplicateKeyError:
-            raise EmailTaken from None
+        except OperationFailure as exc:
+            if _is_duplicate_key(exc):
+                raise EmailTaken from None
+            raise
 
     async def set_password_hash_if_unchanged(self, user_id: str, old_hash: str, new_hash: str) -> None:
         """Store a rehashed password, unless the password changed meanwhile."""
@@ -60,3 +62,9 @@ class UserStore:
     async def delete(self, user_id: str) -> bool:
         result = await self._users.delete_one({"_id": text(user_id)})
         return result.deleted_count == 1
+
+
+def _is_duplicate_key(exc: OperationFailure) -> bool:
+    """MongoDB says DuplicateKeyError; FerretDB v1 (SQLite) reports a unique-index
+    violation in an update as an internal error naming the SQLite constraint."""
+    return isinstance(exc, DuplicateKeyError) or "UNIQUE constraint failed" in str(exc)
