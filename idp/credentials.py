@@ -25,13 +25,13 @@ class PasswordCheck:
 
         An unknown e-mail costs one argon2 verification, as a wrong password does.
         """
-        wait(self._throttle.begin_password_check(email_key, client_ip))
+        attempt = wait(self._throttle.begin_password_check(email_key, client_ip))
         user = wait(self._users.by_email_key(email_key))
         stored = user["password_hash"] if user else None
         if not verify_password(stored, password):
             return None
         assert user is not None and stored is not None
-        wait(self._throttle.password_check_succeeded(email_key, client_ip))
+        wait(self._throttle.password_check_succeeded(attempt))
         if needs_rehash(stored):
             wait(self._users.set_password_hash_if_unchanged(user["_id"], stored, hash_password(password)))
         return user

@@ -1,22 +1,25 @@
 """Login and registration throttling (the contract's "Throttling" paragraph).
 
-Attempts are counted *before* the password is checked, so that a burst of concurrent
-guesses cannot slip past the limit while the first ones are still being verified: the
-N+1st attempt in a window is refused whatever it carries. A success then takes its
-own attempt back: the e-mail's counter is cleared, the IP's is decremented (an
-attacker must not be able to clear the IP counter by logging into an account of their
-own). Nobody is locked out for good: a counter lives for one window, then expires.
+A sliding window: an attempt is refused while the key already has `limit` counted
+attempts in the last `window` seconds; Retry-After says when the oldest of them
+leaves the window. Attempts are counted *before* the password is checked, so that a
+burst of concurrent guesses cannot slip past the limit while the first ones are still
+being verified. A refused attempt is not counted (hammering does not extend the
+wait), and a success takes its own attempt back: the e-mail's count is cleared, the
+IP's loses just this attempt (an attacker must not be able to clear the IP count by
+logging into an account of their own). Nobody is locked out for good.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from idp.clock import Clock, to_datetime
 from idp.settings import Settings
-from idp.store.throttle import ThrottleStore, Window
+from idp.store.throttle import ThrottleStore
 
 
 class SlowDown(Exception):
@@ -27,38 +30,55 @@ class SlowDown(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class PasswordAttempt:
+    """The attempts one password check counted, to be taken back if it succeeds."""
+
+    email_key: str
+    ip_attempt: str
+
+
 class Throttle:
     def __init__(self, store: ThrottleStore, settings: Settings, clock: Clock) -> None:
         self._store = store
+        self._window = settings.login_window
         self._settings = settings
         self._clock = clock
 
-    async def begin_password_check(self, email_key: str, ip: str) -> None:
+    async def begin_password_check(self, email_key: str, ip: str) -> PasswordAttempt:
         """Count one password check for this e-mail and IP; SlowDown past either limit."""
-        now = self._now()
-        window = self._settings.login_window
-        by_email = await self._store.hit(_key("email", email_key), window, now)
-        by_ip = await self._store.hit(_key("ip", ip), window, now)
-        self._enforce(by_email, self._settings.login_max_failures, now)
-        self._enforce(by_ip, self._settings.ip_max_failures, now)
+        email = _key("email", email_key)
+        email_attempt = await self._count(email, self._settings.login_max_failures)
+        try:
+            ip_attempt = await self._count(_key("ip", ip), self._settings.ip_max_failures)
+        except SlowDown:
+            await self._store.forget(email_attempt)
+            raise
+        return PasswordAttempt(email, ip_attempt)
 
-    async def password_check_succeeded(self, email_key: str, ip: str) -> None:
-        await self._store.reset(_key("email", email_key))
-        await self._store.undo(_key("ip", ip), self._now())
+    async def password_check_succeeded(self, attempt: PasswordAttempt) -> None:
+        await self._store.reset(attempt.email_key)
+        await self._store.forget(attempt.ip_attempt)
 
     async def count_registration(self, ip: str) -> None:
-        now = self._now()
-        window = await self._store.hit(_key("register", ip), self._settings.login_window, now)
-        self._enforce(window, self._settings.register_max_per_ip, now)
+        await self._count(_key("register", ip), self._settings.register_max_per_ip)
 
-    def _enforce(self, window: Window, limit: int, now: datetime) -> None:
-        if window.count > limit:
-            raise SlowDown(max(1, math.ceil((window.ends_at - now).total_seconds())))
+    async def _count(self, key: str, limit: int) -> str:
+        now = to_datetime(self._clock())
+        since = now - timedelta(seconds=self._window)
+        attempt = await self._store.record(key, now, self._window)
+        if await self._store.count_since(key, since) <= limit:
+            return attempt
+        await self._store.forget(attempt)
+        oldest = await self._store.oldest_since(key, since)
+        raise SlowDown(self._retry_after(oldest, now))
 
-    def _now(self) -> datetime:
-        return to_datetime(self._clock())
+    def _retry_after(self, oldest: datetime | None, now: datetime) -> int:
+        if oldest is None:
+            return 1
+        return max(1, math.ceil((oldest - now).total_seconds() + self._window))
 
 
 def _key(kind: str, value: str) -> str:
-    """Counters are keyed by a digest: no e-mail address is stored, and keys stay short."""
+    """Attempts are keyed by a digest: no e-mail address is stored, and keys stay short."""
     return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()}"

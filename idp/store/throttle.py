@@ -1,17 +1,17 @@
-"""The throttle collection: attempt counters per key, each living for one fixed window.
+"""The throttle collection: one document per counted attempt, kept for one window.
 
-Shared by every instance through MongoDB; each count is one atomic update, and a
-counter document expires by itself (TTL index; the queries check expiry too, since TTL
-purges lazily and the in-memory store never purges).
+Counting is an insert followed by a count, never a read-modify-write: inserts are
+atomic on every server, so of attempts racing each other the k-th inserted sees a
+count of at least k, and no more than the limit can pass, across every instance.
+(An $inc counter was tried first; on FerretDB v1 concurrent increments got lost.)
+Documents expire by themselves through a TTL index; the queries check time too,
+since TTL purges lazily and the in-memory store never purges.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
-from typing import NamedTuple
-
-from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
 from idp.store.mongo import Database, ensure_ttl_index
 from idp.store.values import text
@@ -19,42 +19,35 @@ from idp.store.values import text
 COLLECTION = "throttle"
 
 
-class Window(NamedTuple):
-    count: int
-    ends_at: datetime
-
-
 async def ensure_indexes(db: Database) -> None:
-    await ensure_ttl_index(db, COLLECTION, "ends_at")
+    await db[COLLECTION].create_index([("key", 1), ("at", 1)], name="key_at")
+    await ensure_ttl_index(db, COLLECTION, "expires_at")
 
 
 class ThrottleStore:
     def __init__(self, db: Database) -> None:
-        self._counters = db[COLLECTION]
+        self._attempts = db[COLLECTION]
 
-    async def hit(self, key: str, window_seconds: int, now: datetime) -> Window:
-        """Count one attempt for key, opening a new window when none is live."""
-        for _ in range(3):
-            try:
-                doc = await self._counters.find_one_and_update(
-                    {"_id": text(key), "ends_at": {"$gt": now}},
-                    {"$inc": {"count": 1},
-                     "$setOnInsert": {"ends_at": now + timedelta(seconds=window_seconds)}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-                return Window(doc["count"], doc["ends_at"])
-            except DuplicateKeyError:
-                # an expired window still holds the key: clear it and count again
-                await self._counters.delete_one({"_id": key, "ends_at": {"$lte": now}})
-        raise RuntimeError(f"could not count an attempt for {key!r}")
+    async def record(self, key: str, now: datetime, window_seconds: int) -> str:
+        """Count one attempt for key; returns its id, for forget()."""
+        attempt_id = uuid.uuid4().hex
+        await self._attempts.insert_one({
+            "_id": attempt_id,
+            "key": text(key),
+            "at": now,
+            "expires_at": now + timedelta(seconds=window_seconds),
+        })
+        return attempt_id
 
-    async def undo(self, key: str, now: datetime) -> None:
-        """Take back one attempt (a success that should not count against the limit)."""
-        await self._counters.update_one(
-            {"_id": text(key), "ends_at": {"$gt": now}, "count": {"$gt": 0}},
-            {"$inc": {"count": -1}},
-        )
+    async def count_since(self, key: str, since: datetime) -> int:
+        return await self._attempts.count_documents({"key": text(key), "at": {"$gt": since}})
+
+    async def oldest_since(self, key: str, since: datetime) -> datetime | None:
+        doc = await self._attempts.find_one({"key": text(key), "at": {"$gt": since}}, sort=[("at", 1)])
+        return doc["at"] if doc else None
+
+    async def forget(self, attempt_id: str) -> None:
+        await self._attempts.delete_one({"_id": text(attempt_id)})
 
     async def reset(self, key: str) -> None:
-        await self._counters.delete_one({"_id": text(key)})
+        await self._attempts.delete_many({"key": text(key)})

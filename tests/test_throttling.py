@@ -1,0 +1,124 @@
+"""Login and registration throttling, through HTTP, with a clock that the tests move."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from quart.typing import TestClientProtocol as Client
+
+from idp.app import create_app
+from idp.settings import Settings
+from tests.conftest import TEST_MONGO_URI, ManualClock
+from tests.helpers import PASSWORD, bearer, login, password_grant, register
+
+WINDOW = 60
+
+
+@pytest.fixture
+def settings_overrides() -> dict:
+    return {"login_max_failures": 3, "ip_max_failures": 6, "register_max_per_ip": 4, "login_window": WINDOW}
+
+
+@pytest.fixture
+async def ann(client: Client) -> dict:
+    return await register(client)
+
+
+async def fail(client: Client, times: int, email: str = "ann@example.com") -> None:
+    for _ in range(times):
+        response = await password_grant(client, email=email, password="wrong password")
+        assert response.status_code == 400
+
+
+async def assert_slowed(response: object) -> None:
+    assert response.status_code == 429
+    assert (await response.get_json())["error"] == "slow_down"
+    retry_after = int(response.headers["Retry-After"])
+    assert 0 < retry_after <= WINDOW
+
+
+async def test_after_the_limit_even_the_right_password_is_refused(client: Client, ann: dict) -> None:
+    await fail(client, 3)
+    await assert_slowed(await password_grant(client))
+    await assert_slowed(await password_grant(client, password="wrong password"))
+
+
+async def test_unknown_emails_are_throttled_the_same_way(client: Client) -> None:
+    await fail(client, 3, email="ghost@example.com")
+    await assert_slowed(await password_grant(client, email="ghost@example.com", password="wrong password"))
+
+
+async def test_it_works_again_once_the_window_has_passed(client: Client, ann: dict, clock: ManualClock) -> None:
+    await fail(client, 3)
+    response = await password_grant(client)
+    await assert_slowed(response)
+    clock.advance(int(response.headers["Retry-After"]))
+    assert (await password_grant(client)).status_code == 200
+
+
+async def test_a_success_resets_the_count(client: Client, ann: dict) -> None:
+    await fail(client, 2)
+    assert (await password_grant(client)).status_code == 200
+    await fail(client, 2)
+    assert (await password_grant(client)).status_code == 200
+
+
+async def test_the_limit_is_per_email(client: Client, ann: dict) -> None:
+    await register(client, email="bob@example.com", name="Bob")
+    await fail(client, 3)
+    assert (await password_grant(client, email="bob@example.com")).status_code == 200
+
+
+async def test_the_email_is_matched_case_insensitively(client: Client, ann: dict) -> None:
+    await fail(client, 3, email="ANN@example.com")
+    await assert_slowed(await password_grant(client, email="ann@EXAMPLE.com"))
+
+
+async def test_failures_per_ip_have_their_own_higher_limit(client: Client) -> None:
+    for i in range(6):
+        await fail(client, 1, email=f"user{i}@example.com")
+    await assert_slowed(await password_grant(client, email="fresh@example.com", password="wrong password"))
+
+
+async def test_the_ip_limit_counts_failures_not_successes(client: Client, ann: dict) -> None:
+    for _ in range(8):
+        assert (await password_grant(client)).status_code == 200
+
+
+async def test_concurrent_guesses_cannot_slip_past_the_limit(client: Client, ann: dict) -> None:
+    responses = await asyncio.gather(*(password_grant(client, password=f"guess {i}") for i in range(12)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(400) <= 3
+    assert statuses.count(429) >= 9
+
+
+async def test_registrations_per_ip_are_limited(client: Client, clock: ManualClock) -> None:
+    for i in range(4):
+        await register(client, email=f"r{i}@example.com")
+    response = await client.post("/users", json={"name": "R", "email": "r9@example.com", "password": PASSWORD})
+    await assert_slowed(response)
+    clock.advance(WINDOW)
+    await register(client, email="r9@example.com")
+
+
+async def test_wrong_current_password_counts_as_a_failure(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    for _ in range(3):
+        response = await client.patch("/users/me", json={"email": "x@example.com", "current_password": "nope nope"},
+                                      headers=bearer(tokens["access_token"]))
+        assert response.status_code == 403
+    response = await client.delete("/users/me", json={"current_password": PASSWORD},
+                                   headers=bearer(tokens["access_token"]))
+    await assert_slowed(response)
+    await assert_slowed(await password_grant(client))
+
+
+@pytest.mark.skipif(not TEST_MONGO_URI, reason="two instances share state only through a real database")
+async def test_throttle_state_is_shared_by_instances(client: Client, ann: dict, settings: Settings,
+                                                     clock: ManualClock) -> None:
+    """A second app instance on the same database sees the failures the first one counted."""
+    await fail(client, 3)
+    other = create_app(settings, clock=clock)
+    async with other.test_app():
+        await assert_slowed(await password_grant(other.test_client()))
