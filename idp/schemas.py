@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from idp.emails import InvalidEmail, normalise
 from idp.errors import invalid_request
-from idp.password_rules import password_problem
+from idp.password_rules import MAX_LENGTH, MIN_LENGTH, password_problem
 
 NAME_MAX = 200
+
+Name = Annotated[str, Field(description=f"trimmed, then 1 to {NAME_MAX} characters")]
+Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"},
+                                description="compared case-insensitively")]
+NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
+                                   description="not one of the most common passwords")]
 
 
 class _Body(BaseModel):
@@ -41,9 +47,9 @@ def _new_password(value: str) -> str:
 
 
 class Registration(_Body):
-    name: str
-    email: str
-    password: str
+    name: Name
+    email: Email
+    password: NewPassword
 
     _check_name = field_validator("name")(lambda v: _name(v))
     _check_email = field_validator("email")(lambda v: _email(v))
@@ -51,9 +57,9 @@ class Registration(_Body):
 
 
 class ProfileChange(_Body):
-    name: str | None = None
-    email: str | None = None
-    password: str | None = None
+    name: Name | None = None
+    email: Email | None = None
+    password: NewPassword | None = None
     current_password: str | None = None
 
     _check_name = field_validator("name")(lambda v: _name(v))
@@ -103,3 +109,55 @@ def _message(err: Any) -> str:
     if err["type"] == "missing":
         return "is required"
     return err["msg"].removeprefix("Value error, ")
+
+
+# -- response and form shapes, for the OpenAPI document -----------------------------------
+
+class ErrorBody(BaseModel):
+    """Every error: an RFC 6749-style code, a description, and the offending fields."""
+
+    error: str
+    error_description: str | None = None
+    fields: dict[str, str] | None = None
+
+
+class TokenForm(BaseModel):
+    """POST /oauth/token (form-encoded). Which parameters are required depends on grant_type."""
+
+    grant_type: str
+    username: str | None = None
+    password: str | None = None
+    refresh_token: str | None = None
+    scope: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str | None = None
+    scope: str
+
+
+class TokenForm7009(BaseModel):
+    """POST /oauth/revoke and /oauth/introspect (form-encoded)."""
+
+    token: str
+    token_type_hint: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+class Introspection(BaseModel):
+    active: bool
+    token_type: str | None = None
+    scope: str | None = None
+    client_id: str | None = None
+    sub: str | None = None
+    exp: int | None = None
+    iat: int | None = None
+    iss: str | None = None
+    aud: str | list[str] | None = None
+    jti: str | None = None

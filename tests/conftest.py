@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol
@@ -95,3 +99,41 @@ async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Quart]:
 @pytest.fixture
 def client(app: Quart) -> TestClientProtocol:
     return app.test_client()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`idp serve` in a subprocess on a free loopback port; yields (base URL, process)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    (tmp_path / "clients.json").write_text(json.dumps(CLIENTS))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update({
+        "IDP_PORT": str(port), "IDP_ISSUER": base, "IDP_KEYS_DIR": str(tmp_path / "keys"),
+        "IDP_CLIENTS_FILE": str(tmp_path / "clients.json"),
+        "IDP_MONGO_URI": TEST_MONGO_URI or "memory://", "IDP_MONGO_DB": f"idp_e2e_{uuid.uuid4().hex[:8]}",
+    })
+    log = open(tmp_path / "server.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "idp.cli", "serve"], env=env, stdout=log,
+                               stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("server did not become ready: " + (tmp_path / "server.log").read_text())
+    yield base, process
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    log.close()

@@ -7,6 +7,7 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify
 
 from idp.oauth.models import AUTH_METHODS, CONFIDENTIAL_METHODS
+from idp.openapi import document
 
 bp = Blueprint("wellknown", __name__)
 
@@ -47,3 +48,8 @@ async def jwks() -> Response:
     response = jsonify(current_app.extensions["idp"].keyring.jwks())
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
     return response
+
+
+@bp.get("/openapi.json")
+async def openapi() -> Response:
+    return jsonify(document(current_app.extensions["idp"].settings.issuer))
