@@ -8,7 +8,7 @@ from typing import Any
 
 from quart import Quart, Response
 
-from idp import errors
+from idp import errors, logs
 from idp.accounts import Accounts
 from idp.api import health, oauth, users, wellknown
 from idp.bridge import Bridge
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     for blueprint in (wellknown.bp, health.bp, oauth.bp, users.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
+    logs.install(app)
 
     @app.before_serving
     async def _start() -> None:

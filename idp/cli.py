@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 
+from idp.logs import configure_logging
 from idp.settings import ConfigError, Settings
 
 
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     keys_commands.add_parser("rotate", help="add a new signing key and make it the active one")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(logging.INFO)
     try:
         settings = Settings.from_env()
         if args.command == "serve":
@@ -52,8 +53,9 @@ def _serve(settings: Settings) -> int:
     config = Config()
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     config.bind = [f"{host}:{settings.port}"]
-    config.accesslog = "-"
-    config.errorlog = "-"
+    # our own access log (idp.logs) has the request id and never the query string
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
     asyncio.run(_serve_until_signalled(serve, app, config))
     return 0
 

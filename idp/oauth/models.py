@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ class Client(ClientMixin):
     auth_method: str
     grant_types: tuple[str, ...]
     scope: str
-    secret_hash: str | None = None
+    secret_hash: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Client:
