@@ -46,3 +46,21 @@ def test_sigterm_stops_the_server_cleanly(live_server: tuple[str, subprocess.Pop
     _, process = live_server
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
+
+
+async def test_races_over_real_http(live_server: tuple[str, subprocess.Popen[str]]) -> None:
+    """The same races as in-process, through Hypercorn and real sockets."""
+    import asyncio
+
+    base, _ = live_server
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        same = {"name": "Race", "email": "race@example.com", "password": PASSWORD}
+        statuses = [r.status_code for r in await asyncio.gather(*(http.post("/users", json=same) for _ in range(20)))]
+        assert sorted(statuses) == [201] + [409] * 19
+
+        form = {"grant_type": "password", "client_id": "web", "username": "race@example.com", "password": PASSWORD}
+        tokens = (await http.post("/oauth/token", data=form)).json()
+        again = {"grant_type": "refresh_token", "client_id": "web", "refresh_token": tokens["refresh_token"]}
+        statuses = [r.status_code for r in await asyncio.gather(*(http.post("/oauth/token", data=again)
+                                                                  for _ in range(20)))]
+        assert sorted(statuses) == [200] + [400] * 19
