@@ -122,3 +122,20 @@ async def test_throttle_state_is_shared_by_instances(client: Client, ann: dict, 
     other = create_app(settings, clock=clock)
     async with other.test_app():
         await assert_slowed(await password_grant(other.test_client()))
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_max_failures": 3, "ip_max_failures": 6,
+                                                 "login_window": WINDOW, "trusted_proxies": frozenset({"10.0.0.1"})}])
+async def test_forwarded_for_is_believed_only_from_trusted_proxies(client: Client) -> None:
+    async def guess(peer: str, forwarded: str, i: int) -> int:
+        body = f"grant_type=password&client_id=web&username=u{i}@example.com&password=wrong+password"
+        response = await client.post("/oauth/token", data=body, scope_base={"client": (peer, 5000)},
+                                     headers={"Content-Type": "application/x-www-form-urlencoded",
+                                              "X-Forwarded-For": forwarded})
+        return response.status_code
+
+    # behind the trusted proxy, each client address has its own count
+    assert [await guess("10.0.0.1", f"198.51.100.7, 203.0.113.{i}", i) for i in range(8)] == [400] * 8
+    # an untrusted peer's header is ignored: all its guesses count against the peer
+    statuses = [await guess("10.0.0.2", f"203.0.113.{i}", 100 + i) for i in range(7)]
+    assert statuses == [400] * 6 + [429]
