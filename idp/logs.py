@@ -1,8 +1,8 @@
 """Structured logs: one JSON object per line, with the id of the request that wrote it.
 
 Nothing secret is logged by our code: no password, hash, token, client secret or key.
-Authlib's own debug lines would print issued tokens and user names, so its loggers
-are held at INFO.
+Authlib's debug lines would print issued tokens and user names, and PyMongo's whole
+commands with their documents, so both libraries' loggers are held at INFO.
 """
 
 from __future__ import annotations
@@ -64,8 +64,10 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 def install(app: Quart) -> None:
     """Request ids, one access-log line per request, and Authlib's debug lines dropped."""
-    # Authlib's debug lines print issued tokens and user names
-    logging.getLogger("authlib").setLevel(logging.INFO)
+    # Authlib's debug lines print issued tokens and user names; PyMongo's print whole
+    # commands, password hashes included
+    for noisy in ("authlib", "pymongo"):
+        logging.getLogger(noisy).setLevel(logging.INFO)
     logging.setLogRecordFactory(_record_with_request_id)
 
     @app.before_request
