@@ -101,6 +101,22 @@ def client(app: Quart) -> TestClientProtocol:
     return app.test_client()
 
 
+@pytest.fixture
+async def ann(client: TestClientProtocol) -> dict[str, Any]:
+    """A registered user, as POST /users returned her."""
+    from tests.helpers import register
+
+    return await register(client)
+
+
+@pytest.fixture
+async def session(client: TestClientProtocol, ann: dict[str, Any]) -> dict[str, Any]:
+    """The token response of ann's login through the public client."""
+    from tests.helpers import login
+
+    return await login(client)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -119,9 +135,9 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         "IDP_CLIENTS_FILE": str(tmp_path / "clients.json"),
         "IDP_MONGO_URI": TEST_MONGO_URI or "memory://", "IDP_MONGO_DB": f"idp_e2e_{uuid.uuid4().hex[:8]}",
     })
-    log = open(tmp_path / "server.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "idp.cli", "serve"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, text=True)
+    with open(tmp_path / "server.log", "w") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen([sys.executable, "-m", "idp.cli", "serve"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -136,4 +152,3 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     if process.poll() is None:
         process.kill()
         process.wait()
-    log.close()

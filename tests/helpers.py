@@ -82,3 +82,16 @@ async def verify_like_a_resource_server(client: TestClientProtocol, token: str, 
     key = jwt.PyJWKSet.from_dict(jwks)[header["kid"]]
     return jwt.decode(token, key, algorithms=["RS256"], audience=audience, issuer=issuer,
                       options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]})
+
+
+async def refresh_storm(client: TestClientProtocol, refresh_token: str, issued: list[dict[str, Any]],
+                        rounds: int) -> None:
+    """Refresh in a chain as fast as possible, recording every token response, until refused."""
+    current = refresh_token
+    for _ in range(rounds):
+        response = await refresh(client, current)
+        if response.status_code != 200:
+            return
+        body = await response.get_json()
+        issued.append(body)
+        current = body["refresh_token"]

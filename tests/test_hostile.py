@@ -16,21 +16,11 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from tests.conftest import ManualClock
-from tests.helpers import FORM, PASSWORD, basic, bearer, introspect, login, me_status, register
+from tests.helpers import FORM, PASSWORD, basic, bearer, introspect, me_status
 
 JSON = {"Content-Type": "application/json"}
 FORM_ENDPOINTS = ["/oauth/token", "/oauth/revoke", "/oauth/introspect"]
 JSON_ENDPOINTS = [("POST", "/users"), ("PATCH", "/users/me"), ("DELETE", "/users/me")]
-
-
-@pytest.fixture
-async def ann(client: Client) -> dict:
-    return await register(client)
-
-
-@pytest.fixture
-async def session(client: Client, ann: dict) -> dict:
-    return await login(client)
 
 
 async def snapshot(app: Quart) -> dict[str, int]:

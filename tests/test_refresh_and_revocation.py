@@ -9,12 +9,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from tests.conftest import ManualClock
-from tests.helpers import basic, introspect, login, me_status, post_form, refresh, register, revoke
-
-
-@pytest.fixture
-async def ann(client: Client) -> dict:
-    return await register(client)
+from tests.helpers import basic, introspect, login, me_status, post_form, refresh, refresh_storm, revoke
 
 
 async def test_refresh_rotates_and_the_old_token_stops_working(client: Client, ann: dict) -> None:
@@ -197,21 +192,11 @@ async def test_revocation_during_a_refresh_storm_leaves_nothing_alive(client: Cl
     tokens = await login(client)
     chain = [tokens]
 
-    async def storm() -> None:
-        current = tokens["refresh_token"]
-        for _ in range(15):
-            response = await refresh(client, current)
-            if response.status_code != 200:
-                return
-            body = await response.get_json()
-            chain.append(body)
-            current = body["refresh_token"]
-
     async def logout() -> None:
         await asyncio.sleep(0.05)
         await revoke(client, tokens["refresh_token"])
 
-    await asyncio.gather(storm(), logout())
+    await asyncio.gather(refresh_storm(client, tokens["refresh_token"], chain, 15), logout())
     for issued in chain:
         assert await me_status(client, issued["access_token"]) == 401
         assert (await refresh(client, issued["refresh_token"])).status_code == 400

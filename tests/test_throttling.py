@@ -20,11 +20,6 @@ def settings_overrides() -> dict:
     return {"login_max_failures": 3, "ip_max_failures": 6, "register_max_per_ip": 4, "login_window": WINDOW}
 
 
-@pytest.fixture
-async def ann(client: Client) -> dict:
-    return await register(client)
-
-
 async def fail(client: Client, times: int, email: str = "ann@example.com") -> None:
     for _ in range(times):
         response = await password_grant(client, email=email, password="wrong password")

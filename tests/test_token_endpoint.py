@@ -9,16 +9,10 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from tests.helpers import (
-    PASSWORD, basic, login, me_status, password_grant, post_form, register,
-    verify_like_a_resource_server,
+    PASSWORD, basic, login, me_status, password_grant, post_form, verify_like_a_resource_server,
 )
 
 ISSUER = "http://127.0.0.1:8000"
-
-
-@pytest.fixture
-async def ann(client: Client) -> dict:
-    return await register(client)
 
 
 async def test_password_grant_for_a_public_client(client: Client, ann: dict) -> None:

@@ -9,19 +9,11 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from tests.helpers import PASSWORD, bearer, introspect, login, me_status, password_grant, refresh, register
+from tests.helpers import (
+    PASSWORD, bearer, introspect, login, me_status, password_grant, refresh, refresh_storm, register,
+)
 
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-
-
-@pytest.fixture
-async def ann(client: Client) -> dict:
-    return await register(client)
-
-
-@pytest.fixture
-async def session(client: Client, ann: dict) -> dict:
-    return await login(client)
 
 
 async def test_register_returns_the_user(client: Client) -> None:
@@ -174,16 +166,6 @@ async def test_password_change_during_a_refresh_storm_leaves_no_other_login_aliv
     others = [await login(client) for _ in range(3)]
     issued: list[dict] = list(others)
 
-    async def storm(tokens: dict) -> None:
-        current = tokens["refresh_token"]
-        for _ in range(10):
-            response = await refresh(client, current)
-            if response.status_code != 200:
-                return
-            body = await response.get_json()
-            issued.append(body)
-            current = body["refresh_token"]
-
     async def change() -> None:
         await asyncio.sleep(0.02)
         response = await client.patch("/users/me", json={"password": "another new passphrase",
@@ -191,7 +173,7 @@ async def test_password_change_during_a_refresh_storm_leaves_no_other_login_aliv
                                       headers=bearer(this["access_token"]))
         assert response.status_code == 200
 
-    await asyncio.gather(change(), *(storm(t) for t in others))
+    await asyncio.gather(change(), *(refresh_storm(client, t["refresh_token"], issued, 10) for t in others))
     for tokens in issued:
         assert await me_status(client, tokens["access_token"]) == 401
         assert (await refresh(client, tokens["refresh_token"])).status_code == 400

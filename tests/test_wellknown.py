@@ -24,8 +24,9 @@ async def test_metadata_lists_every_endpoint(client: Client, path: str) -> None:
     assert meta["introspection_endpoint"] == f"{issuer}/oauth/introspect"
     assert meta["registration_endpoint"] == f"{issuer}/users"
     assert meta["grant_types_supported"] == ["password", "refresh_token", "client_credentials"]
-    assert set(meta["token_endpoint_auth_methods_supported"]) == {"none", "client_secret_basic", "client_secret_post"}
-    assert set(meta["revocation_endpoint_auth_methods_supported"]) == {"none", "client_secret_basic", "client_secret_post"}
+    all_methods = {"none", "client_secret_basic", "client_secret_post"}
+    assert set(meta["token_endpoint_auth_methods_supported"]) == all_methods
+    assert set(meta["revocation_endpoint_auth_methods_supported"]) == all_methods
     assert set(meta["introspection_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
     assert {"account", "read", "write", "profile"} <= set(meta["scopes_supported"])
     assert meta["response_types_supported"] == []

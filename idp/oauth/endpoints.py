@@ -11,34 +11,30 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from idp.oauth.models import AUTH_METHODS, CONFIDENTIAL_METHODS, Client
 
 
-def _require_token(request: Any) -> None:
-    """Only `token` is required; an unknown token_type_hint is ignored (RFC 7009 §2.1,
-    RFC 7662 §2.1 let the server do so), since the server finds the token by itself."""
-    if not request.form.get("token"):
-        raise InvalidRequestError("Missing 'token' in request.")
+class _FindsTokens:
+    """What both endpoints share: the token lookup, and the parameter check."""
 
-
-class Revocation(RevocationEndpoint):
-    CLIENT_AUTH_METHODS = list(AUTH_METHODS)
+    server: Any
 
     def check_params(self, request: Any, client: Client) -> None:
-        _require_token(request)
+        """Only `token` is required; an unknown token_type_hint is ignored (RFC 7009
+        §2.1 and RFC 7662 §2.1 let the server do so): the token is found either way."""
+        if not request.form.get("token"):
+            raise InvalidRequestError("Missing 'token' in request.")
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
         return self.server.find_token(token_string, token_type_hint)
+
+
+class Revocation(_FindsTokens, RevocationEndpoint):
+    CLIENT_AUTH_METHODS = list(AUTH_METHODS)
 
     def revoke_token(self, token: Any, request: Any) -> None:
         self.server.revoke(token)
 
 
-class Introspection(IntrospectionEndpoint):
+class Introspection(_FindsTokens, IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = list(CONFIDENTIAL_METHODS)
-
-    def check_params(self, request: Any, client: Client) -> None:
-        _require_token(request)
-
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Any:
-        return self.server.find_token(token_string, token_type_hint)
 
     def check_permission(self, token: Any, client: Client, request: Any) -> bool:
         """Any authenticated confidential client may introspect: resource servers are
