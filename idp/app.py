@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+from pymongo.errors import PyMongoError
 from quart import Quart, Response
 
 from idp import errors, logs
@@ -51,6 +53,8 @@ class Services:
     accounts: Accounts
     clients: ClientStore
     client_entries: list[ClientEntry]
+    database_prepared: bool = False
+    preparing: asyncio.Task[None] | None = None
 
     @property
     def scopes_supported(self) -> list[str]:
@@ -80,11 +84,18 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 "IDP_MONGO_URI is memory://: everything is kept in this process and LOST ON EXIT. "
                 "Development only; set IDP_MONGO_URI to a mongodb:// URI in production."
             )
-        await ensure_indexes(services.db)
-        await seed_clients(services.clients, services.client_entries)
+        try:
+            await _prepare_database(services)
+        except PyMongoError as exc:
+            # Start anyway, /readyz says 503, and keep trying: orchestrators often
+            # start the app before the database answers.
+            log.error("database not ready at start (%s); retrying in the background", type(exc).__name__)
+            services.preparing = asyncio.create_task(_keep_preparing(services))
 
     @app.after_serving
     async def _stop() -> None:
+        if services.preparing is not None:
+            services.preparing.cancel()
         services.bridge.shutdown()
         services.mongo_client.close()
 
@@ -95,6 +106,27 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         return response
 
     return app
+
+
+async def _prepare_database(services: Services) -> None:
+    """Indexes and the clients file: what the database needs before serving."""
+    await ensure_indexes(services.db)
+    await seed_clients(services.clients, services.client_entries)
+    services.database_prepared = True
+
+
+async def _keep_preparing(services: Services, first_delay: float = 1.0) -> None:
+    delay = first_delay
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await _prepare_database(services)
+        except PyMongoError as exc:
+            delay = min(delay * 2, 30.0)
+            log.warning("database still not ready (%s); next try in %.0f s", type(exc).__name__, delay)
+        else:
+            log.info("database ready")
+            return
 
 
 def _build_services(settings: Settings, clock: Clock) -> Services:

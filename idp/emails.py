@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 
 MAX_LENGTH = 254
+
+# email-validator refuses every special-use domain (RFC 6761). Corporate directories
+# use .local and test environments .test, and their addresses are real to the people
+# who log in with them: accept those two, keep refusing .invalid, .onion, .arpa, ...
+email_validator.SPECIAL_USE_DOMAIN_NAMES = [
+    name for name in email_validator.SPECIAL_USE_DOMAIN_NAMES if name not in ("local", "test")
+]
 
 
 class InvalidEmail(ValueError):

@@ -63,9 +63,10 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def clients_file(tmp_path: Path) -> Path:
+def clients_file(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """The test clients; parametrize indirectly with a list to add clients of a test's own."""
     path = tmp_path / "clients.json"
-    path.write_text(json.dumps(CLIENTS))
+    path.write_text(json.dumps(CLIENTS + getattr(request, "param", [])))
     return path
 
 

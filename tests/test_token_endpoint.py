@@ -189,3 +189,20 @@ async def test_rehash_on_login_when_parameters_changed(app: Quart, client: Clien
     stored = (await users.find_one({"_id": ann["id"]}))["password_hash"]
     assert stored != weak and "m=65536" in stored
     await login(client)  # the new hash still verifies
+
+
+async def test_missing_grant_type_is_invalid_request(client: Client) -> None:
+    response = await post_form(client, "/oauth/token", {"client_id": "web"})
+    assert response.status_code == 400
+    assert (await response.get_json())["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("clients_file", [[{"client_id": "bare", "client_secret": "bare-secret-0123456789",
+                                            "token_endpoint_auth_method": "client_secret_basic",
+                                            "grant_types": ["client_credentials"], "scope": ""}]],
+                         indirect=True)
+async def test_a_client_with_no_scope_gets_an_empty_scope(client: Client) -> None:
+    response = await post_form(client, "/oauth/token", {"grant_type": "client_credentials"},
+                               basic("bare", "bare-secret-0123456789"))
+    assert response.status_code == 200
+    assert (await response.get_json())["scope"] == ""

@@ -231,3 +231,16 @@ async def test_token_without_account_scope_is_403(client: Client, ann: dict) -> 
     assert response.status_code == 403
     assert response.headers["WWW-Authenticate"] == 'Bearer error="insufficient_scope"'
     assert (await response.get_json())["error"] == "insufficient_scope"
+
+
+@pytest.mark.parametrize("email", ["ann@corp.local", "ann@example.test", "ann.lee+tag@sub.example.org"])
+async def test_directory_and_test_domains_are_accepted(client: Client, email: str) -> None:
+    await register(client, email=email)
+    assert (await password_grant(client, email=email.upper())).status_code == 200
+
+
+@pytest.mark.parametrize("email", ["ann@localhost", "ann@x.invalid", "ann@@example.com", "ann@exa mple.com"])
+async def test_undeliverable_addresses_are_refused(client: Client, email: str) -> None:
+    response = await client.post("/users", json={"name": "A", "email": email, "password": PASSWORD})
+    assert response.status_code == 400
+    assert "email" in (await response.get_json())["fields"]

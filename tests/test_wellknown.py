@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
@@ -104,3 +106,38 @@ async def test_security_headers_on_every_response(client: Client) -> None:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+async def test_the_app_starts_while_the_database_is_down_and_becomes_ready(
+        tmp_path: Path, clients_file: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """503 until the database answers; the indexes and clients are put in place then."""
+    import asyncio
+
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from idp import app as app_module
+    from idp.app import create_app
+    from idp.settings import Settings
+
+    settings = Settings(mongo_uri="memory://", keys_dir=tmp_path / "keys", clients_file=clients_file)
+    app = create_app(settings, clock=clock)
+    services = app.extensions["idp"]
+    real_prepare = app_module._prepare_database
+    down = {"until": 2}
+
+    async def flaky(s: object) -> None:
+        down["until"] -= 1
+        if down["until"] >= 0:
+            raise ServerSelectionTimeoutError("no database")
+        await real_prepare(s)
+
+    monkeypatch.setattr(app_module, "_prepare_database", flaky)
+    async with app.test_app():
+        client = app.test_client()
+        assert (await client.get("/readyz")).status_code == 503
+        for _ in range(100):
+            if services.database_prepared:
+                break
+            await asyncio.sleep(0.05)
+        assert (await client.get("/readyz")).status_code == 200
+        assert await services.db["clients"].count_documents({}) > 0

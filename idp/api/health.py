@@ -17,7 +17,10 @@ async def healthz() -> Response:
 @bp.get("/readyz")
 async def readyz() -> Response:
     services = current_app.extensions["idp"]
-    checks = {"database": await ping(services.db), "signing_key": services.keyring.loaded}
+    checks = {
+        "database": services.database_prepared and await ping(services.db),
+        "signing_key": services.keyring.loaded,
+    }
     response = jsonify({"status": "ready" if all(checks.values()) else "not_ready", "checks": checks})
     response.status_code = 200 if all(checks.values()) else 503
     response.headers["Cache-Control"] = "no-store"

@@ -30,8 +30,6 @@ def metadata(issuer: str, scopes: list[str]) -> dict[str, Any]:
         "scopes_supported": scopes,
         # no authorization endpoint: no response type is supported
         "response_types_supported": [],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
-        "revocation_endpoint_auth_signing_alg_values_supported": ["RS256"],
         "service_documentation": f"{issuer}/openapi.json",
     }
 

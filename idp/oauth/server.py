@@ -12,7 +12,9 @@ import re
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidClientError, InvalidGrantError, InvalidScopeError
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError, InvalidGrantError, InvalidScopeError, UnsupportedGrantTypeError,
+)
 
 from idp.bridge import wait
 from idp.credentials import PasswordCheck
@@ -42,6 +44,18 @@ class SlowDownError(OAuth2Error):
 
     def get_headers(self) -> list[tuple[str, str]]:
         return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
+
+
+class MissingGrantTypeError(UnsupportedGrantTypeError):
+    """No grant_type at all is a missing parameter (invalid_request), not an unknown one.
+
+    A subclass of UnsupportedGrantTypeError because that is the one error Authlib's
+    create_token_response catches around grant lookup."""
+
+    error = "invalid_request"
+
+    def get_error_description(self) -> str:
+        return "Missing 'grant_type' in request."
 
 
 class OAuthServer(AuthorizationServer):
@@ -75,6 +89,11 @@ class OAuthServer(AuthorizationServer):
                 ("WWW-Authenticate", 'Basic realm="token endpoint", charset="UTF-8"'),
             ]
         return super().handle_error_response(request, error)
+
+    def get_token_grant(self, request: OAuthRequest) -> Any:
+        if not request.payload.grant_type:
+            raise MissingGrantTypeError(None)
+        return super().get_token_grant(request)
 
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         """Authlib's signal hook; nothing listens."""

@@ -34,6 +34,12 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         self._audience = audience
         self._keyring = keyring
 
+    def generate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Authlib leaves `scope` out when it is empty; our token responses always carry it."""
+        token = super().generate(*args, **kwargs)
+        token.setdefault("scope", "")
+        return token
+
     def get_jwks(self) -> Any:
         return self._keyring.signing_keys()
 

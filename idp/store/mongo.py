@@ -6,6 +6,7 @@ here, and only here, keeps that switch to one change.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -35,10 +36,13 @@ def connect(uri: str, db_name: str) -> tuple[Any, Database]:
     return client, client[db_name]
 
 
+PING_TIMEOUT_SECONDS = 2.0
+
+
 async def ping(db: Database) -> bool:
-    """True when the database answers a ping."""
+    """True when the database answers a ping within PING_TIMEOUT_SECONDS."""
     try:
-        await db.command("ping")
+        await asyncio.wait_for(db.command("ping"), PING_TIMEOUT_SECONDS)
     except Exception as exc:  # any failure means "not ready", whatever the driver raised
         log.warning("database ping failed: %s", type(exc).__name__)
         return False
