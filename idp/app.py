@@ -84,6 +84,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 "IDP_MONGO_URI is memory://: everything is kept in this process and LOST ON EXIT. "
                 "Development only; set IDP_MONGO_URI to a mongodb:// URI in production."
             )
+        if not settings.issuer_is_secure:
+            log.warning("IDP_ISSUER %s is plain http and not loopback: tokens and passwords cross "
+                        "the network in clear unless a TLS proxy is in front", settings.issuer)
         try:
             await _prepare_database(services)
         except PyMongoError as exc:
@@ -119,6 +122,9 @@ async def _keep_preparing(services: Services, first_delay: float = 1.0) -> None:
     delay = first_delay
     while True:
         await asyncio.sleep(delay)
+        if not settings.issuer_is_secure:
+            log.warning("IDP_ISSUER %s is plain http and not loopback: tokens and passwords cross "
+                        "the network in clear unless a TLS proxy is in front", settings.issuer)
         try:
             await _prepare_database(services)
         except PyMongoError as exc:

@@ -55,6 +55,15 @@ class Settings:
             raise ConfigError("IDP_PORT must be between 1 and 65535")
 
     @property
+    def issuer_is_secure(self) -> bool:
+        """https, or plain http on a loopback address (RFC 8252 §7.3)."""
+        parts = urlsplit(self.issuer)
+        if parts.scheme == "https":
+            return True
+        host = parts.hostname or ""
+        return host == "localhost" or host.startswith("127.") or host == "::1"
+
+    @property
     def in_memory(self) -> bool:
         return self.mongo_uri.startswith("memory://")
 

@@ -206,3 +206,11 @@ async def test_a_client_with_no_scope_gets_an_empty_scope(client: Client) -> Non
                                basic("bare", "bare-secret-0123456789"))
     assert response.status_code == 200
     assert (await response.get_json())["scope"] == ""
+
+
+@pytest.mark.parametrize("settings_overrides", [{"issuer": "http://idp:8000"}])
+async def test_a_plain_http_issuer_behind_a_proxy_still_issues_tokens(client: Client, ann: dict) -> None:
+    tokens = await login(client)
+    claims = await verify_like_a_resource_server(client, tokens["access_token"], "http://idp:8000",
+                                                 "http://idp:8000")
+    assert claims["iss"] == "http://idp:8000"

@@ -40,7 +40,7 @@ async def read_json_object() -> dict[str, Any]:
         raise invalid_request("The body must be application/json.")
     raw = await request.get_data(cache=True)
     try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+        body = json.loads(raw.decode("utf-8"), parse_constant=_no_constants, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise invalid_request("The body is not valid JSON.") from None
     if not isinstance(body, dict):
@@ -67,6 +67,14 @@ def _is_ip(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key given twice is ambiguous (which one counts?), so it is refused."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        raise ValueError("duplicate key")
+    return body
 
 
 def _no_constants(name: str) -> None:

@@ -24,7 +24,11 @@ class OAuthRequest(OAuth2Request):
     """A POST with a form body whose parameters were each sent once (checked by the caller)."""
 
     def __init__(self, uri: str, headers: Mapping[str, str], form: Mapping[str, str], client_ip: str) -> None:
-        super().__init__("POST", uri, headers=headers)
+        # Authlib refuses any plain-http URI that is not loopback, to enforce TLS. TLS is
+        # terminated in front of us (or by Hypercorn), which this process cannot see, so
+        # the check would only turn an http issuer such as http://idp:8000 inside a
+        # compose network into a failure of every request; app start warns instead.
+        super().__init__("POST", _https(uri), headers=headers)
         self.payload = FormPayload(form)
         self.client_ip = client_ip
 
@@ -35,3 +39,7 @@ class OAuthRequest(OAuth2Request):
     @property
     def args(self) -> dict[str, str]:
         return {}
+
+
+def _https(uri: str) -> str:
+    return "https://" + uri.removeprefix("http://") if uri.startswith("http://") else uri
