@@ -122,12 +122,9 @@ async def _keep_preparing(services: Services, first_delay: float = 1.0) -> None:
     delay = first_delay
     while True:
         await asyncio.sleep(delay)
-        if not settings.issuer_is_secure:
-            log.warning("IDP_ISSUER %s is plain http and not loopback: tokens and passwords cross "
-                        "the network in clear unless a TLS proxy is in front", settings.issuer)
         try:
             await _prepare_database(services)
-        except PyMongoError as exc:
+        except Exception as exc:  # whatever went wrong, this task must not die silently
             delay = min(delay * 2, 30.0)
             log.warning("database still not ready (%s); next try in %.0f s", type(exc).__name__, delay)
         else:

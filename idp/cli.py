@@ -7,9 +7,14 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from idp.logs import configure_logging
 from idp.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config
+    from quart import Quart
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +49,6 @@ def _rotate(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
     from idp.app import create_app
@@ -56,11 +60,14 @@ def _serve(settings: Settings) -> int:
     # our own access log (idp.logs) has the request id and never the query string
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
-    asyncio.run(_serve_until_signalled(serve, app, config))
+    asyncio.run(_serve_until_signalled(app, config))
     return 0
 
 
-async def _serve_until_signalled(serve, app, config) -> None:  # noqa: ANN001 - hypercorn's types
+async def _serve_until_signalled(app: Quart, config: Config) -> None:
+    """Serve until SIGINT or SIGTERM, then let Hypercorn finish what is in flight."""
+    from hypercorn.asyncio import serve
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

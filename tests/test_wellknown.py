@@ -139,5 +139,6 @@ async def test_the_app_starts_while_the_database_is_down_and_becomes_ready(
             if services.database_prepared:
                 break
             await asyncio.sleep(0.05)
-        assert (await client.get("/readyz")).status_code == 200
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, await ready.get_json()
         assert await services.db["clients"].count_documents({}) > 0

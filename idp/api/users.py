@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, Response, current_app, jsonify
 
-from idp.accounts import public_view
+from idp.accounts import Accounts, public_view
 from idp.api.bearer import require_account_caller
 from idp.api.requests import client_ip, read_json_object
 from idp.errors import invalid_request
@@ -13,11 +15,11 @@ from idp.schemas import Deletion, ProfileChange, Registration, parse
 bp = Blueprint("users", __name__)
 
 
-def _accounts():  # noqa: ANN202 - the Accounts service of the running app
+def _accounts() -> Accounts:
     return current_app.extensions["idp"].accounts
 
 
-def _user_response(user: dict, status: int = 200) -> Response:
+def _user_response(user: dict[str, Any], status: int = 200) -> Response:
     response = jsonify(public_view(user))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
