@@ -244,3 +244,9 @@ async def test_undeliverable_addresses_are_refused(client: Client, email: str) -
     response = await client.post("/users", json={"name": "A", "email": email, "password": PASSWORD})
     assert response.status_code == 400
     assert "email" in (await response.get_json())["fields"]
+
+
+async def test_passwords_are_compared_after_unicode_normalisation(client: Client) -> None:
+    composed, decomposed = "caf\u00e9 au lait tous les jours", "cafe\u0301 au lait tous les jours"
+    await register(client, email="uni@example.com", password=composed)
+    assert (await password_grant(client, email="uni@example.com", password=decomposed)).status_code == 200

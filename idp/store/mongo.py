@@ -18,6 +18,7 @@ from idp.settings import ConfigError
 log = logging.getLogger(__name__)
 
 Database = AsyncIOMotorDatabase
+OPERATION_TIMEOUT_MS = 10_000
 
 
 def connect(uri: str, db_name: str) -> tuple[Any, Database]:
@@ -28,8 +29,11 @@ def connect(uri: str, db_name: str) -> tuple[Any, Database]:
         client: Any = AsyncMongoMockClient(tz_aware=True)
     else:
         try:
+            # timeoutMS bounds every operation (PyMongo's client-side timeout), so a
+            # database that stops answering mid-request gives an error, not a hang
             client = AsyncIOMotorClient(
-                uri, tz_aware=True, serverSelectionTimeoutMS=5000, uuidRepresentation="standard"
+                uri, tz_aware=True, serverSelectionTimeoutMS=5000, timeoutMS=OPERATION_TIMEOUT_MS,
+                uuidRepresentation="standard",
             )
         except (ConfigurationError, InvalidURI, ValueError) as exc:
             raise ConfigError(f"IDP_MONGO_URI is not usable: {exc}") from None
