@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from idp.oauth.models import secret_hash
+from idp.oauth.models import SCOPE_PATTERN, secret_hash
 from idp.settings import ConfigError
 from idp.store.clients import ClientStore
 
-_SCOPE = re.compile(r"([\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*)?")
-_CLIENT_ID = re.compile(r"[\x21-\x7E]{1,128}")
+_CLIENT_ID = r"[\x21-\x7E]{1,128}"
 
 
 class ClientEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    client_id: str = Field(pattern=_CLIENT_ID.pattern)
+    client_id: str = Field(pattern=f"^{_CLIENT_ID}$")
     client_secret: str | None = None
     token_endpoint_auth_method: Literal["none", "client_secret_basic", "client_secret_post"]
     grant_types: list[Literal["password", "refresh_token", "client_credentials"]] = Field(min_length=1)
-    scope: str = Field(default="", pattern=_SCOPE.pattern)
+    scope: str = Field(default="", pattern=f"^({SCOPE_PATTERN})?$")
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientEntry:

@@ -11,6 +11,9 @@ from typing import Any
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
 CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post")
+
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces
+SCOPE_PATTERN = r"[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*"
 AUTH_METHODS = (*CONFIDENTIAL_METHODS, "none")
 
 
@@ -98,9 +101,6 @@ class AccessTokenRecord(TokenMixin):
     def get_scope(self) -> str:
         return self.claims.get("scope", "")
 
-    def get_expires_in(self) -> int:
-        return int(self.claims["exp"] - self.claims["iat"])
-
     def is_expired(self) -> bool:
         return self.claims["exp"] <= self.now
 
@@ -133,9 +133,6 @@ class RefreshTokenRecord(TokenMixin):
 
     def get_scope(self) -> str:
         return self.doc["scope"]
-
-    def get_expires_in(self) -> int:
-        return int((self.doc["expires_at"] - self.doc["created_at"]).total_seconds())
 
     def is_expired(self) -> bool:
         return self.doc["expires_at"] <= self.now

@@ -21,7 +21,7 @@ from idp.credentials import PasswordCheck
 from idp.emails import lookup_key
 from idp.oauth.endpoints import Introspection, Revocation
 from idp.oauth.grants import ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
-from idp.oauth.models import AuthenticatedUser, Client, RefreshTokenRecord
+from idp.oauth.models import SCOPE_PATTERN, AuthenticatedUser, Client, RefreshTokenRecord
 from idp.oauth.requests import OAuthRequest
 from idp.oauth.service import TokenRecord, TokenService
 from idp.oauth.tokens import AccessTokenGenerator
@@ -30,8 +30,7 @@ from idp.throttling import SlowDown
 
 Response = tuple[int, Any, list[tuple[str, str]]]
 
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces
-_SCOPE = re.compile(r"[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*")
+_SCOPE = re.compile(SCOPE_PATTERN)
 
 
 class SlowDownError(OAuth2Error):
