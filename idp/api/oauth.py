@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from idp.api.requests import client_ip, read_form
 from idp.oauth.requests import OAuthRequest
+from idp.oauth.server import OAuthServer
+from idp.oauth.server import Response as AuthlibResponse
 
 bp = Blueprint("oauth", __name__)
 
 
-async def _authlib(call: str, *args: Any) -> Response:
-    """Run one Authlib entry point in the worker pool with the request's form."""
+def _server() -> OAuthServer:
+    return current_app.extensions["idp"].oauth
+
+
+async def _respond(handle: Callable[[OAuthRequest], AuthlibResponse]) -> Response:
+    """Read the form on the loop, run Authlib's handler in the worker pool, reply."""
     services = current_app.extensions["idp"]
     oauth_request = OAuthRequest(
         f"{services.settings.issuer}{request.path}", request.headers, await read_form(), client_ip()
     )
-    method = getattr(services.oauth, call)
-    status, body, headers = await services.bridge.run_sync(method, *args, oauth_request)
+    status, body, headers = await services.bridge.run_sync(handle, oauth_request)
     response = jsonify(body)
     response.status_code = status
     for name, value in headers:
@@ -29,14 +35,14 @@ async def _authlib(call: str, *args: Any) -> Response:
 
 @bp.post("/oauth/token")
 async def token() -> Response:
-    return await _authlib("create_token_response")
+    return await _respond(_server().create_token_response)
 
 
 @bp.post("/oauth/revoke")
 async def revoke() -> Response:
-    return await _authlib("create_endpoint_response", "revocation")
+    return await _respond(partial(_server().create_endpoint_response, "revocation"))
 
 
 @bp.post("/oauth/introspect")
 async def introspect() -> Response:
-    return await _authlib("create_endpoint_response", "introspection")
+    return await _respond(partial(_server().create_endpoint_response, "introspection"))
