@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo.errors import PyMongoError
-from quart import Quart, Response
+from quart import Quart, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp import errors, logs
 from idp.accounts import Accounts
@@ -101,6 +102,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             services.preparing.cancel()
         services.bridge.shutdown()
         services.mongo_client.close()
+
+    @app.before_request
+    async def _refuse_large_bodies() -> None:
+        """A declared length over the limit is 413 before anything else (authentication
+        included) looks at the request; Quart enforces the limit again while reading."""
+        if (request.content_length or 0) > settings.max_body_bytes:
+            raise RequestEntityTooLarge()
 
     @app.after_request
     async def _security_headers(response: Response) -> Response:

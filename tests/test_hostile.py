@@ -247,3 +247,10 @@ async def test_other_schemes_are_401_without_error_code(client: Client, header: 
     response = await client.get("/users/me", headers={"Authorization": header})
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize("method", ["PATCH", "DELETE"])
+async def test_a_large_body_is_413_even_without_a_token(client: Client, method: str) -> None:
+    response = await client.open("/users/me", method=method, data=b"x" * 70_000,
+                                 headers={"Content-Type": "application/json"})
+    assert (await assert_clean_error(response, (413,)))["error"] == "request_too_large"
