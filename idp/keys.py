@@ -54,13 +54,11 @@ class KeyRing:
 
     # -- loading -------------------------------------------------------------------
 
-    def load(self, create: bool = True) -> None:
-        """Read the folder; with create, give an empty folder its first key."""
+    def load(self) -> None:
+        """Read the folder; an empty folder gets its first key."""
         with self._lock:
             self._check_folder()
             if not (self._folder / RING_FILE).exists():
-                if not create:
-                    raise ConfigError(f"no signing keys in {self._folder}")
                 if any(self._folder.glob("*.pem")):
                     raise ConfigError(f"{self._folder} holds .pem files but no {RING_FILE}")
                 self._write_ring([self._new_entry()], active=None)

@@ -130,3 +130,10 @@ def test_ring_file_names_the_active_key(tmp_path: Path, clock: ManualClock) -> N
     keyring = ring(tmp_path, clock)
     new = keyring.rotate()
     assert json.loads((tmp_path / "ring.json").read_text())["active"] == new
+
+
+def test_key_files_without_a_ring_are_not_silently_replaced(tmp_path: Path, clock: ManualClock) -> None:
+    ring(tmp_path, clock)
+    (tmp_path / "ring.json").unlink()
+    with pytest.raises(ConfigError, match="no ring.json"):
+        ring(tmp_path, clock)
