@@ -85,7 +85,8 @@ class OAuthServer(AuthorizationServer):
                 ("Content-Type", "application/json"),
                 ("Cache-Control", "no-store"),
                 ("Pragma", "no-cache"),
-                ("WWW-Authenticate", 'Basic realm="token endpoint", charset="UTF-8"'),
+                # exactly as the contract writes it (RFC 7617 would add a realm)
+                ("WWW-Authenticate", "Basic"),
             ]
         return super().handle_error_response(request, error)
 
