@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from idp.emails import InvalidEmail, normalise
 from idp.errors import invalid_request
 from idp.password_rules import MAX_LENGTH, MIN_LENGTH, password_problem
 
 NAME_MAX = 200
-
-Name = Annotated[str, Field(description=f"trimmed, then 1 to {NAME_MAX} characters")]
-Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"},
-                                description="compared case-insensitively")]
-NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
-                                   description="not one of the most common passwords")]
 
 
 class _Body(BaseModel):
@@ -46,14 +40,19 @@ def _new_password(value: str) -> str:
     return value
 
 
+# Each type carries its own rule, so every model that uses it checks it the same way.
+Name = Annotated[str, Field(description=f"trimmed, then 1 to {NAME_MAX} characters"), AfterValidator(_name)]
+Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"},
+                             description="compared case-insensitively"), AfterValidator(_email)]
+NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
+                                   description="not one of the most common passwords"),
+                        AfterValidator(_new_password)]
+
+
 class Registration(_Body):
     name: Name
     email: Email
     password: NewPassword
-
-    _check_name = field_validator("name")(lambda v: _name(v))
-    _check_email = field_validator("email")(lambda v: _email(v))
-    _check_password = field_validator("password")(lambda v: _new_password(v))
 
 
 class ProfileChange(_Body):
@@ -61,10 +60,6 @@ class ProfileChange(_Body):
     email: Email | None = None
     password: NewPassword | None = None
     current_password: str | None = None
-
-    _check_name = field_validator("name")(lambda v: _name(v))
-    _check_email = field_validator("email")(lambda v: _email(v))
-    _check_password = field_validator("password")(lambda v: _new_password(v))
 
     @property
     def changes_credentials(self) -> bool:
