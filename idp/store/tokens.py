@@ -60,11 +60,8 @@ class TokenStore:
         )
 
     async def end_session(self, sid: str, now: datetime) -> None:
-        """End one login: the session first, then its refresh tokens (see store_refresh_token)."""
-        await self._sessions.update_one(
-            {"_id": text(sid), "ended_at": None}, {"$set": {"ended_at": now}}
-        )
-        await self._refresh.update_many({"sid": sid}, {"$set": {"revoked": True}})
+        """End one login (see _end_sessions)."""
+        await self._end_sessions([text(sid)], now)
 
     async def end_user_sessions(self, user_id: str, now: datetime, keep_sid: str | None = None) -> int:
         """End every login of a user but keep_sid; return how many were ended."""
@@ -72,9 +69,18 @@ class TokenStore:
         if keep_sid is not None:
             query["_id"] = {"$ne": text(keep_sid)}
         sids = [doc["_id"] async for doc in self._sessions.find(query, {"_id": 1})]
-        for sid in sids:
-            await self.end_session(sid, now)
+        if sids:
+            await self._end_sessions(sids, now)
         return len(sids)
+
+    async def _end_sessions(self, sids: list[str], now: datetime) -> None:
+        """The sessions first, then their refresh tokens: rotate_refresh_token inserts
+        first and checks the session after, so however the two interleave, a successor
+        stored meanwhile ends up revoked."""
+        await self._sessions.update_many(
+            {"_id": {"$in": sids}, "ended_at": None}, {"$set": {"ended_at": now}}
+        )
+        await self._refresh.update_many({"sid": {"$in": sids}}, {"$set": {"revoked": True}})
 
     async def delete_user_tokens(self, user_id: str) -> None:
         """Forget every session and refresh token of a deleted user."""
@@ -94,7 +100,7 @@ class TokenStore:
         rotations of one token exactly one inserts, on MongoDB and on servers whose
         find-and-modify is not atomic (FerretDB v1). The parent is then marked used.
         Inserting first and checking the session after closes the race with
-        end_session (which ends the session first and revokes tokens after): however
+        _end_sessions (which ends the session first and revokes tokens after): however
         the two interleave, the successor ends up revoked.
         """
         try:
