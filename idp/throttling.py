@@ -41,7 +41,6 @@ class PasswordAttempt:
 class Throttle:
     def __init__(self, store: ThrottleStore, settings: Settings, clock: Clock) -> None:
         self._store = store
-        self._window = settings.login_window
         self._settings = settings
         self._clock = clock
 
@@ -65,8 +64,9 @@ class Throttle:
 
     async def _count(self, key: str, limit: int) -> str:
         now = to_datetime(self._clock())
-        since = now - timedelta(seconds=self._window)
-        attempt = await self._store.record(key, now, self._window)
+        window = self._settings.login_window
+        since = now - timedelta(seconds=window)
+        attempt = await self._store.record(key, now, window)
         if await self._store.count_since(key, since) <= limit:
             return attempt
         await self._store.forget(attempt)
@@ -76,7 +76,7 @@ class Throttle:
     def _retry_after(self, oldest: datetime | None, now: datetime) -> int:
         if oldest is None:
             return 1
-        return max(1, math.ceil((oldest - now).total_seconds() + self._window))
+        return max(1, math.ceil((oldest - now).total_seconds() + self._settings.login_window))
 
 
 def _key(kind: str, value: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from authlib.consts import default_json_headers
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
 from authlib.oauth2.rfc6749 import (
     InvalidClientError, InvalidGrantError, InvalidScopeError, UnsupportedGrantTypeError,
@@ -81,13 +82,8 @@ class OAuthServer(AuthorizationServer):
             # RFC 6749 §5.2: 401, with a challenge for the scheme the client may use
             error.status_code = 401
             status, body, _ = error()
-            return status, body, [
-                ("Content-Type", "application/json"),
-                ("Cache-Control", "no-store"),
-                ("Pragma", "no-cache"),
-                # exactly as the contract writes it (RFC 7617 would add a realm)
-                ("WWW-Authenticate", "Basic"),
-            ]
+            # exactly as the contract writes it (RFC 7617 would add a realm)
+            return status, body, [*default_json_headers, ("WWW-Authenticate", "Basic")]
         return super().handle_error_response(request, error)
 
     def get_token_grant(self, request: OAuthRequest) -> Any:
