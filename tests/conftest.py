@@ -20,9 +20,11 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from quart import Quart
 from quart.typing import TestClientProtocol
 
+from idp import passwords
 from idp.app import create_app
 from idp.settings import Settings
 
@@ -55,6 +57,20 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+# argon2 at production cost (t=3, 64 MiB, p=4) costs ~0.1 s of two cores per hash: in
+# fixtures that register and log people in that is most of the suite's time, and it
+# tests nothing. Tests that measure hashing itself are marked `production_argon2`.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("production_argon2"):
+        return
+    monkeypatch.setattr(passwords, "_hasher", CHEAP_HASHER)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", CHEAP_HASHER.hash("dummy"))
 
 
 @pytest.fixture

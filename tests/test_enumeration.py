@@ -24,6 +24,7 @@ async def timed(client: Client, email: str, password: str) -> tuple[float, int, 
     return time.perf_counter() - started, response.status_code, await response.get_json()
 
 
+@pytest.mark.production_argon2
 async def test_unknown_email_and_wrong_password_take_about_the_same_time(client: Client) -> None:
     await register(client)
     unknown, wrong = [], []

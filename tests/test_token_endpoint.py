@@ -179,6 +179,7 @@ async def test_token_endpoint_needs_a_form_body(client: Client) -> None:
     assert (await response.get_json())["error"] == "invalid_request"
 
 
+@pytest.mark.production_argon2
 async def test_rehash_on_login_when_parameters_changed(app: Quart, client: Client, ann: dict) -> None:
     from argon2 import PasswordHasher
 
