@@ -1,12 +1,17 @@
 """The self-service rules: register, read, change and delete one's own account.
 
-What a change revokes, and why:
+What a change ends, and why:
 - a new password ends every other login of the user (their other sessions, with the
   refresh tokens and access tokens issued in them) and keeps the one that made the
-  change: whoever knew the old password may be holding one of those logins;
-- deleting the account forgets the user, their sessions and refresh tokens; access
-  tokens still in flight carry a session id that no longer exists, so our endpoints
-  refuse them at once.
+  change: whoever knew the old password may be holding one of those logins. It also
+  changes the credentials stamp first, so that a login still being made with the old
+  password ends itself (see TokenService.start_session);
+- deleting the account closes the user's list of logins (logins in flight end
+  themselves), ends every login, then forgets the credentials and the profile: a
+  crash between two steps leaves nothing that can be used.
+
+Errors are domain errors (AccountError subclasses, EmailTaken, SlowDown); `api/` maps
+them to HTTP.
 """
 
 from __future__ import annotations
@@ -15,120 +20,115 @@ import uuid
 from typing import Any
 
 from idp.bridge import Bridge
-from idp.clock import Clock, rfc3339, to_datetime
+from idp.clock import Clock, to_datetime
 from idp.credentials import PasswordCheck
 from idp.emails import normalise
-from idp.api.bearer import invalid_token
-from idp.errors import ApiError
-from idp.oauth.service import TokenService
 from idp.passwords import hash_password
 from idp.schemas import ProfileChange, Registration
-from idp.store.users import EmailTaken, UserStore
-from idp.throttling import SlowDown, Throttle
+from idp.store.sessions import SessionStore
+from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
+from idp.throttling import Throttle
+
+__all__ = ["AccountError", "Accounts", "EmailTaken", "UserGone", "WrongPassword"]
 
 
-def slow_down(exc: SlowDown) -> ApiError:
-    return ApiError(429, "slow_down", "Too many attempts; try again later.",
-                    headers={"Retry-After": str(exc.retry_after)})
+class AccountError(Exception):
+    """A request about an account that cannot be done."""
 
 
-def email_taken() -> ApiError:
-    return ApiError(409, "email_taken", "An account with this e-mail address exists.")
+class UserGone(AccountError):
+    """The account no longer exists (deleted while its token was still in flight)."""
 
 
-def wrong_password() -> ApiError:
-    return ApiError(403, "invalid_current_password", "The current password is wrong.")
-
-
-def public_view(user: dict[str, Any]) -> dict[str, str]:
-    """The user as the API shows it: never a hash, never an internal field."""
-    return {
-        "id": user["_id"],
-        "name": user["name"],
-        "email": user["email"],
-        "created_at": rfc3339(user["created_at"]),
-        "updated_at": rfc3339(user["updated_at"]),
-    }
+class WrongPassword(AccountError):
+    """The current password given to confirm a change is wrong."""
 
 
 class Accounts:
     def __init__(
         self,
         users: UserStore,
-        tokens: TokenService,
+        sessions: SessionStore,
         throttle: Throttle,
         password_check: PasswordCheck,
         bridge: Bridge,
         clock: Clock,
     ) -> None:
         self._users = users
-        self._tokens = tokens
+        self._sessions = sessions
         self._throttle = throttle
         self._password_check = password_check
         self._bridge = bridge
         self._clock = clock
 
-    async def register(self, form: Registration, client_ip: str) -> dict[str, Any]:
-        try:
-            await self._throttle.count_registration(client_ip)
-        except SlowDown as exc:
-            raise slow_down(exc) from None
+    async def register(self, form: Registration, client_ip: str) -> User:
+        """Raises SlowDown past the registrations allowed per IP, EmailTaken."""
+        await self._throttle.count_registration(client_ip)
         now = to_datetime(self._clock())
-        user = {
-            "_id": str(uuid.uuid4()),
-            "name": form.name,
-            "email": form.email,
-            "email_key": normalise(form.email)[1],
-            "password_hash": await self._bridge.run_sync(hash_password, form.password),
-            "created_at": now,
-            "updated_at": now,
-        }
+        email, email_key = normalise(form.email)
+        user = User(str(uuid.uuid4()), form.name, email, email_key, now, now)
+        password_hash = await self._bridge.run_sync(hash_password, form.password)
+        credentials = Credentials(email_key, user.user_id, password_hash, new_stamp())
+        await self._sessions.open_list(user.user_id, credentials.stamp)
         try:
-            await self._users.create(user)
+            await self._users.create(user, credentials)
         except EmailTaken:
-            raise email_taken() from None
+            await self._sessions.close_list(user.user_id)
+            raise
         return user
 
-    async def get(self, user_id: str) -> dict[str, Any]:
+    async def get(self, user_id: str) -> User:
         user = await self._users.by_id(user_id)
         if user is None:
-            raise invalid_token()
+            raise UserGone()
         return user
 
-    async def change(self, user_id: str, sid: str | None, form: ProfileChange, client_ip: str) -> dict[str, Any]:
+    async def change(self, user_id: str, sid: str | None, form: ProfileChange, client_ip: str) -> User:
+        """Raises UserGone, WrongPassword, SlowDown, EmailTaken."""
         user = await self.get(user_id)
-        if form.current_password is not None:
-            await self._confirm_password(user, form.current_password, client_ip)
-        changes: dict[str, Any] = {}
+        profile: dict[str, Any] = {}
         if form.name is not None:
-            changes["name"] = form.name
-        if form.email is not None:
-            changes["email"], changes["email_key"] = normalise(form.email)
-        if form.password is not None:
-            changes["password_hash"] = await self._bridge.run_sync(hash_password, form.password)
-        try:
-            updated = await self._users.update(user_id, changes, to_datetime(self._clock()))
-        except EmailTaken:
-            raise email_taken() from None
+            profile["name"] = form.name
+        if form.changes_credentials:
+            assert form.current_password is not None, "the blueprint requires it"
+            credentials = await self._confirm_password(user, form.current_password, client_ip)
+            profile.update(await self._change_credentials(credentials, sid, form))
+        updated = await self._users.update_profile(user_id, profile, to_datetime(self._clock()))
         if updated is None:
-            raise invalid_token()
-        if form.password is not None:
-            await self._tokens.end_other_sessions(user_id, keep_sid=sid)
+            raise UserGone()
         return updated
 
+    async def _change_credentials(self, credentials: Credentials, sid: str | None, form: ProfileChange) -> dict[str, Any]:
+        """Store the new e-mail and/or password; returns the profile fields that follow."""
+        password_hash, stamp = credentials.password_hash, credentials.stamp
+        if form.password is not None:
+            password_hash = await self._bridge.run_sync(hash_password, form.password)
+            stamp = new_stamp()
+        profile: dict[str, Any] = {}
+        email_key = credentials.email_key
+        if form.email is not None:
+            profile["email"], email_key = normalise(form.email)
+            profile["email_key"] = email_key
+        if email_key != credentials.email_key:
+            await self._users.move_credentials(credentials, email_key, password_hash, stamp)
+        elif form.password is not None:
+            await self._users.set_credentials(email_key, {"password_hash": password_hash, "stamp": stamp})
+        if form.password is not None:
+            await self._sessions.restamp(credentials.user_id, stamp, keep_sid=sid)
+            await self._sessions.end_all_of(credentials.user_id, keep_sid=sid)
+        return profile
+
     async def delete(self, user_id: str, current_password: str, client_ip: str) -> None:
+        """Raises UserGone, WrongPassword, SlowDown."""
         user = await self.get(user_id)
         await self._confirm_password(user, current_password, client_ip)
-        await self._users.delete(user_id)
-        await self._tokens.forget_user(user_id)
+        await self._sessions.close_list(user_id)
+        await self._sessions.end_all_of(user_id)
+        await self._users.delete(user)
 
-    async def _confirm_password(self, user: dict[str, Any], password: str, client_ip: str) -> None:
+    async def _confirm_password(self, user: User, password: str, client_ip: str) -> Credentials:
         """Throttled like a login, since a stolen access token must not become an oracle."""
-        try:
-            confirmed = await self._bridge.run_sync(
-                self._password_check, user["email_key"], password, client_ip
-            )
-        except SlowDown as exc:
-            raise slow_down(exc) from None
-        if confirmed is None or confirmed["_id"] != user["_id"]:
-            raise wrong_password()
+        credentials = await self._bridge.run_sync(self._password_check, user.email_key, password, client_ip)
+        if credentials is None or credentials.user_id != user.user_id:
+            raise WrongPassword()
+        return credentials

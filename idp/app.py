@@ -15,8 +15,8 @@ from idp import errors, logs
 from idp.accounts import Accounts
 from idp.api import health, oauth, users, wellknown
 from idp.bridge import Bridge
-from idp.clients_file import ClientEntry, read_clients_file, seed_clients
-from idp.clock import Clock, system_clock
+from idp.clients_file import ClientEntry, client_registry, read_clients_file, sync_clients
+from idp.clock import Clock, system_clock, to_datetime
 from idp.credentials import PasswordCheck
 from idp.keys import KeyRing
 from idp.oauth.server import OAuthServer
@@ -24,9 +24,10 @@ from idp.oauth.service import TokenService
 from idp.oauth.tokens import AccessTokenDecoder, AccessTokenGenerator
 from idp.settings import Settings
 from idp.store.clients import ClientStore
+from idp.store.migrations import migrate
 from idp.store.mongo import Database, connect, ensure_indexes
+from idp.store.sessions import SessionStore
 from idp.store.throttle import ThrottleStore
-from idp.store.tokens import TokenStore
 from idp.store.users import UserStore
 from idp.throttling import Throttle
 
@@ -54,6 +55,7 @@ class Services:
     accounts: Accounts
     clients: ClientStore
     client_entries: list[ClientEntry]
+    clock: Clock
     database_prepared: bool = False
     preparing: asyncio.Task[None] | None = None
 
@@ -120,9 +122,11 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
 
 async def _prepare_database(services: Services) -> None:
-    """Indexes and the clients file: what the database needs before serving."""
+    """Indexes, the upgrade of older data, and the clients file: what the database needs
+    before serving."""
     await ensure_indexes(services.db)
-    await seed_clients(services.clients, services.client_entries)
+    await migrate(services.db)
+    await sync_clients(services.clients, services.client_entries, to_datetime(services.clock()))
     services.database_prepared = True
 
 
@@ -144,13 +148,13 @@ def _build_services(settings: Settings, clock: Clock) -> Services:
     entries = read_clients_file(settings.clients_file) if settings.clients_file else []
     keyring = KeyRing(settings.keys_dir, settings.access_token_ttl, clock)
     keyring.load()
-    mongo_client, db = connect(settings.mongo_uri, settings.mongo_db)
-    users, clients = UserStore(db), ClientStore(db)
+    mongo_client, db = connect(settings.mongo_uri, settings.mongo_db, settings.db_timeout)
+    users, sessions = UserStore(db), SessionStore(db)
     bridge = Bridge()
     throttle = Throttle(ThrottleStore(db), settings, clock)
     password_check = PasswordCheck(users, throttle)
     decoder = AccessTokenDecoder(settings.issuer, settings.audience, keyring)
-    tokens = TokenService(TokenStore(db), users, clients, decoder, settings, clock)
+    tokens = TokenService(sessions, client_registry(entries), decoder, settings, clock)
     generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring)
     return Services(
         settings=settings,
@@ -160,7 +164,9 @@ def _build_services(settings: Settings, clock: Clock) -> Services:
         bridge=bridge,
         tokens=tokens,
         oauth=OAuthServer(tokens, password_check, generator),
-        accounts=Accounts(users, tokens, throttle, password_check, bridge, clock),
-        clients=clients,
+        accounts=Accounts(users, sessions, throttle, password_check, bridge, clock),
+        clients=ClientStore(db),
         client_entries=entries,
+        clock=clock,
     )
+

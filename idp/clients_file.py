@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from idp.oauth.models import SCOPE_PATTERN, secret_hash
+from idp.oauth.models import SCOPE_PATTERN, Client, secret_hash
 from idp.settings import ConfigError
 from idp.store.clients import ClientStore
+
+log = logging.getLogger(__name__)
 
 _CLIENT_ID = r"[\x21-\x7E]{1,128}"
 
@@ -73,6 +77,13 @@ def read_clients_file(path: Path) -> list[ClientEntry]:
     return entries
 
 
-async def seed_clients(store: ClientStore, entries: list[ClientEntry]) -> None:
-    for entry in entries:
-        await store.put(entry.document())
+async def sync_clients(store: ClientStore, entries: list[ClientEntry], now: datetime) -> None:
+    """The file is the source of truth: write its clients, and say which ones left it."""
+    for client_id in await store.sync([entry.document() for entry in entries], now):
+        log.warning("client %s is no longer in IDP_CLIENTS_FILE: it and its tokens stop working",
+                    client_id, extra={"fields": {"event": "client.removed", "client_id": client_id}})
+
+
+def client_registry(entries: list[ClientEntry]) -> dict[str, Client]:
+    """The clients a running server knows, by id: read once at start, kept in the process."""
+    return {entry.client_id: Client.from_document(entry.document()) for entry in entries}

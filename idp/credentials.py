@@ -7,11 +7,9 @@ Authlib's hook, the account endpoints through Bridge.run_sync.
 
 from __future__ import annotations
 
-from typing import Any
-
 from idp.bridge import wait
 from idp.passwords import hash_password, needs_rehash, verify_password
-from idp.store.users import UserStore
+from idp.store.users import Credentials, UserStore
 from idp.throttling import Throttle
 
 
@@ -20,18 +18,19 @@ class PasswordCheck:
         self._users = users
         self._throttle = throttle
 
-    def __call__(self, email_key: str, password: str, client_ip: str) -> dict[str, Any] | None:
-        """The user whose password this is, or None; raises SlowDown when throttled.
+    def __call__(self, email_key: str, password: str, client_ip: str) -> Credentials | None:
+        """The credentials this password opens, or None; raises SlowDown when throttled.
 
-        An unknown e-mail costs one argon2 verification, as a wrong password does.
+        An unknown e-mail and a locked account cost one argon2 verification, as a wrong
+        password does, and get the same None.
         """
         attempt = wait(self._throttle.begin_password_check(email_key, client_ip))
-        user = wait(self._users.by_email_key(email_key))
-        stored = user["password_hash"] if user else None
+        credentials = wait(self._users.credentials(email_key))
+        stored = credentials.password_hash if credentials and not credentials.locked else None
         if not verify_password(stored, password):
             return None
-        assert user is not None and stored is not None
+        assert credentials is not None and stored is not None
         wait(self._throttle.password_check_succeeded(attempt))
         if needs_rehash(stored):
-            wait(self._users.set_password_hash_if_unchanged(user["_id"], stored, hash_password(password)))
-        return user
+            wait(self._users.set_password_hash_if_unchanged(credentials, hash_password(password)))
+        return credentials

@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pymongo.errors import ConnectionFailure, PyMongoError
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
+
+from idp.throttling import SlowDown
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ def invalid_request(description: str, fields: dict[str, str] | None = None, stat
     return ApiError(status, "invalid_request", description, fields=fields)
 
 
+RETRY_AFTER_SECONDS = 5
+
 _HTTP_ERRORS = {
     404: ("not_found", "There is nothing at this path."),
     405: ("method_not_allowed", "This method is not allowed on this path."),
@@ -57,10 +62,34 @@ def json_error(error: ApiError) -> Response:
     return response
 
 
+def database_unavailable(error: BaseException) -> bool:
+    """A failure to reach the database in time, as opposed to a bug in a command."""
+    if isinstance(error, (ConnectionFailure, TimeoutError)):
+        return True
+    return isinstance(error, PyMongoError) and error.timeout
+
+
 def register(app: Quart) -> None:
     @app.errorhandler(ApiError)
     async def _api_error(error: ApiError) -> Response:
         return json_error(error)
+
+    @app.errorhandler(SlowDown)
+    async def _slow_down(error: SlowDown) -> Response:
+        return json_error(ApiError(429, "slow_down", "Too many attempts; try again later.",
+                                   headers={"Retry-After": str(error.retry_after)}))
+
+    @app.errorhandler(PyMongoError)
+    @app.errorhandler(TimeoutError)
+    async def _database_unavailable(error: Exception) -> Response:
+        """The database did not answer in time (or at all): 503, never a 500 or a hang."""
+        if not database_unavailable(error):
+            return await _unexpected(error)
+        log.error("database unavailable: %s", type(error).__name__)
+        return json_error(ApiError(
+            503, "temporarily_unavailable", "The database is not answering; try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ))
 
     @app.errorhandler(HTTPException)
     async def _http_error(error: HTTPException) -> Response:

@@ -30,6 +30,8 @@ class Settings:
     ip_max_failures: int = 100
     register_max_per_ip: int = 100
     login_window: int = 900
+    max_sessions_per_user: int = 100
+    db_timeout: int = 3
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
@@ -48,6 +50,8 @@ class Settings:
             "ip_max_failures",
             "register_max_per_ip",
             "login_window",
+            "max_sessions_per_user",
+            "db_timeout",
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"IDP_{name.upper()} must be a positive integer")
@@ -96,6 +100,8 @@ _VARIABLES: dict[str, type] = {
     "ip_max_failures": int,
     "register_max_per_ip": int,
     "login_window": int,
+    "max_sessions_per_user": int,
+    "db_timeout": int,
     "trusted_proxies": frozenset,
 }
 

@@ -35,6 +35,7 @@ class PasswordAttempt:
     """The attempts one password check counted, to be taken back if it succeeds."""
 
     email_key: str
+    ip_key: str
     ip_attempt: str
 
 
@@ -48,16 +49,16 @@ class Throttle:
         """Count one password check for this e-mail and IP; SlowDown past either limit."""
         email = _key("email", email_key)
         email_attempt = await self._count(email, self._settings.login_max_failures)
+        ip_key = _key("ip", ip)
         try:
-            ip_attempt = await self._count(_key("ip", ip), self._settings.ip_max_failures)
+            ip_attempt = await self._count(ip_key, self._settings.ip_max_failures)
         except SlowDown:
-            await self._store.forget(email_attempt)
+            await self._store.forget(email, email_attempt)
             raise
-        return PasswordAttempt(email, ip_attempt)
+        return PasswordAttempt(email, ip_key, ip_attempt)
 
     async def password_check_succeeded(self, attempt: PasswordAttempt) -> None:
-        await self._store.reset(attempt.email_key)
-        await self._store.forget(attempt.ip_attempt)
+        await self._store.settle(attempt.email_key, (attempt.ip_key, attempt.ip_attempt))
 
     async def count_registration(self, ip: str) -> None:
         await self._count(_key("register", ip), self._settings.register_max_per_ip)
@@ -66,17 +67,22 @@ class Throttle:
         now = to_datetime(self._clock())
         window = self._settings.login_window
         since = now - timedelta(seconds=window)
-        attempt = await self._store.record(key, now, window)
-        if await self._store.count_since(key, since) <= limit:
+        attempt, stored = await self._store.record(key, now, window)
+        in_window = [at for at in stored if at > since]
+        if len(stored) > 2 * limit + PRUNE_SLACK:
+            await self._store.prune(key, since)
+        if len(in_window) <= limit:
             return attempt
-        await self._store.forget(attempt)
-        oldest = await self._store.oldest_since(key, since)
-        raise SlowDown(self._retry_after(oldest, now))
+        await self._store.forget(key, attempt)
+        raise SlowDown(self._retry_after(in_window[0], now))
 
-    def _retry_after(self, oldest: datetime | None, now: datetime) -> int:
-        if oldest is None:
-            return 1
+    def _retry_after(self, oldest: datetime, now: datetime) -> int:
         return max(1, math.ceil((oldest - now).total_seconds() + self._settings.login_window))
+
+
+PRUNE_SLACK = 16
+"""Attempts that left the window stay stored until the list is this much longer than
+twice the limit: pruning is one more command, paid once in a while, not per attempt."""
 
 
 def _key(kind: str, value: str) -> str:

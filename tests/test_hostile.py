@@ -25,7 +25,7 @@ JSON_ENDPOINTS = [("POST", "/users"), ("PATCH", "/users/me"), ("DELETE", "/users
 
 async def snapshot(app: Quart) -> dict[str, int]:
     db = app.extensions["idp"].db
-    names = ["users", "sessions", "refresh_tokens", "revoked_access_tokens", "clients"]
+    names = ["users", "credentials", "sessions", "session_lists", "rotations", "revoked_access_tokens", "clients"]
     return {name: await db[name].count_documents({}) for name in names}
 
 

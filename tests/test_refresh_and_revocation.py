@@ -9,7 +9,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from tests.conftest import ManualClock
-from tests.helpers import basic, introspect, login, me_status, post_form, refresh, refresh_storm, revoke
+from tests.helpers import PASSWORD, basic, bearer, introspect, login, me_status, post_form, refresh, refresh_storm, revoke
 
 
 async def test_refresh_rotates_and_the_old_token_stops_working(client: Client, ann: dict) -> None:
@@ -109,9 +109,12 @@ async def test_refresh_tokens_expire_absolutely_from_the_login(client: Client, a
     assert (await refresh(client, tokens["refresh_token"])).status_code == 400
 
 
-async def test_refresh_after_the_user_was_deleted_is_invalid_grant(app: Quart, client: Client, ann: dict) -> None:
+async def test_refresh_after_the_user_was_deleted_is_invalid_grant(client: Client, ann: dict) -> None:
     tokens = await login(client)
-    await app.extensions["idp"].db["users"].delete_one({"_id": ann["id"]})
+    other = await login(client)
+    response = await client.delete("/users/me", json={"current_password": PASSWORD},
+                                   headers=bearer(other["access_token"]))
+    assert response.status_code == 204
     assert (await refresh(client, tokens["refresh_token"])).status_code == 400
 
 

@@ -183,11 +183,11 @@ async def test_token_endpoint_needs_a_form_body(client: Client) -> None:
 async def test_rehash_on_login_when_parameters_changed(app: Quart, client: Client, ann: dict) -> None:
     from argon2 import PasswordHasher
 
-    users = app.extensions["idp"].db["users"]
+    credentials = app.extensions["idp"].db["credentials"]
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
-    await users.update_one({"_id": ann["id"]}, {"$set": {"password_hash": weak}})
+    await credentials.update_one({"user_id": ann["id"]}, {"$set": {"password_hash": weak}})
     await login(client)
-    stored = (await users.find_one({"_id": ann["id"]}))["password_hash"]
+    stored = (await credentials.find_one({"user_id": ann["id"]}))["password_hash"]
     assert stored != weak and "m=65536" in stored
     await login(client)  # the new hash still verifies
 

@@ -35,7 +35,7 @@ async def test_me_returns_the_user(client: Client, ann: dict, session: dict) -> 
 
 
 async def test_no_hash_or_password_in_any_answer(app: Quart, client: Client, ann: dict, session: dict) -> None:
-    stored = await app.extensions["idp"].db["users"].find_one({"_id": ann["id"]})
+    stored = await app.extensions["idp"].db["credentials"].find_one({"user_id": ann["id"]})
     for response in (await client.get("/users/me", headers=bearer(session["access_token"])),
                      await client.patch("/users/me", json={"name": "Ann B"}, headers=bearer(session["access_token"]))):
         text = await response.get_data(as_text=True)
@@ -201,9 +201,8 @@ async def test_delete_removes_the_user_and_every_token(app: Quart, client: Clien
         assert (await refresh(client, tokens["refresh_token"])).status_code == 400
         assert await introspect(client, tokens["access_token"]) == {"active": False}
     db = app.extensions["idp"].db
-    assert await db["users"].count_documents({}) == 0
-    assert await db["refresh_tokens"].count_documents({"user_id": ann["id"]}) == 0
-    assert await db["sessions"].count_documents({"user_id": ann["id"]}) == 0
+    for collection in ("users", "credentials", "session_lists", "sessions"):
+        assert await db[collection].count_documents({}) == 0, collection
     assert (await password_grant(client)).status_code == 400
     # the e-mail is free again
     await register(client)

@@ -2,24 +2,52 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from quart import Blueprint, Response, current_app, jsonify
 
-from idp.accounts import Accounts, public_view
-from idp.api.bearer import require_account_caller
+from idp.accounts import Accounts, EmailTaken, UserGone, WrongPassword
+from idp.api.bearer import invalid_token, require_account_caller
 from idp.api.requests import client_ip, read_json_object
-from idp.errors import invalid_request
+from idp.clock import rfc3339
+from idp.errors import ApiError, invalid_request, json_error
 from idp.schemas import Deletion, ProfileChange, Registration, parse
+from idp.store.users import User
 
 bp = Blueprint("users", __name__)
+
+
+_ERRORS: dict[type[Exception], Callable[[], ApiError]] = {
+    EmailTaken: lambda: ApiError(409, "email_taken", "An account with this e-mail address exists."),
+    WrongPassword: lambda: ApiError(403, "invalid_current_password", "The current password is wrong."),
+    UserGone: invalid_token,
+}
+
+
+@bp.errorhandler(EmailTaken)
+@bp.errorhandler(WrongPassword)
+@bp.errorhandler(UserGone)
+async def _account_error(error: Exception) -> Response:
+    """The account service's domain errors, as HTTP."""
+    return json_error(_ERRORS[type(error)]())
+
+
+def public_view(user: User) -> dict[str, str]:
+    """The user as the API shows it: never a hash, never an internal field."""
+    return {
+        "id": user.user_id,
+        "name": user.name,
+        "email": user.email,
+        "created_at": rfc3339(user.created_at),
+        "updated_at": rfc3339(user.updated_at),
+    }
 
 
 def _accounts() -> Accounts:
     return current_app.extensions["idp"].accounts
 
 
-def _user_response(user: dict[str, Any], status: int = 200) -> Response:
+def _user_response(user: User, status: int = 200) -> Response:
     response = jsonify(public_view(user))
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"

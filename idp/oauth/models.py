@@ -10,6 +10,8 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
+from idp.store.sessions import Session
+
 CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post")
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces
@@ -80,10 +82,15 @@ class Client(ClientMixin):
 
 @dataclass(frozen=True)
 class AuthenticatedUser:
-    """A user as the token generator sees it: who, and which login (session) this is."""
+    """A user as the token generator sees it: who, and which login (session) this is.
+
+    `stamp` is the credentials stamp the password was checked against (None when the
+    user comes from a refresh token): a login stored after the stamp changed ends itself.
+    """
 
     user_id: str
     sid: str
+    stamp: str | None = None
 
     def get_user_id(self) -> str:
         return self.user_id
@@ -115,39 +122,37 @@ class AccessTokenRecord(TokenMixin):
 
 @dataclass(frozen=True)
 class RefreshTokenRecord(TokenMixin):
-    doc: dict[str, Any]
-    session_live: bool
+    """A presented refresh token, found through its login; `used` if rotated away."""
+
+    session: Session
+    used: bool
     now: datetime
     issuer: str
 
     @property
     def sid(self) -> str:
-        return self.doc["sid"]
-
-    @property
-    def used(self) -> bool:
-        return self.doc["used_at"] is not None
+        return self.session.sid
 
     def check_client(self, client: Client) -> bool:
-        return hmac.compare_digest(self.doc["client_id"], client.client_id)
+        return hmac.compare_digest(self.session.client_id, client.client_id)
 
     def get_scope(self) -> str:
-        return self.doc["scope"]
+        return self.session.scope
 
     def is_expired(self) -> bool:
-        return self.doc["expires_at"] <= self.now
+        return self.session.expires_at <= self.now
 
     def is_revoked(self) -> bool:
-        return self.doc["revoked"] or self.used or not self.session_live
+        return self.used
 
     def introspection(self) -> dict[str, Any]:
         return {
             "active": True,
             "token_type": "refresh_token",
-            "scope": self.doc["scope"],
-            "client_id": self.doc["client_id"],
-            "sub": self.doc["user_id"],
-            "exp": int(self.doc["expires_at"].timestamp()),
-            "iat": int(self.doc["created_at"].timestamp()),
+            "scope": self.session.scope,
+            "client_id": self.session.client_id,
+            "sub": self.session.user_id,
+            "exp": int(self.session.expires_at.timestamp()),
+            "iat": int(self.session.issued_at.timestamp()),
             "iss": self.issuer,
         }

@@ -21,12 +21,11 @@ from idp.bridge import wait
 from idp.credentials import PasswordCheck
 from idp.emails import lookup_key
 from idp.oauth.endpoints import Introspection, Revocation
-from idp.oauth.grants import ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
+from idp.oauth.grants import REUSED, WRONG_CREDENTIALS, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
 from idp.oauth.models import SCOPE_PATTERN, AuthenticatedUser, Client, RefreshTokenRecord
 from idp.oauth.requests import OAuthRequest
-from idp.oauth.service import TokenRecord, TokenService
-from idp.oauth.tokens import AccessTokenGenerator
-from idp.store.tokens import Rotation
+from idp.oauth.service import CredentialsChanged, TokenRecord, TokenService
+from idp.oauth.tokens import AccessTokenGenerator, new_session_id
 from idp.throttling import SlowDown
 
 Response = tuple[int, Any, list[tuple[str, str]]]
@@ -101,7 +100,7 @@ class OAuthServer(AuthorizationServer):
     # -- storage hooks (run in a worker thread) --------------------------------------------
 
     def query_client(self, client_id: str) -> Client | None:
-        return wait(self.tokens.client(client_id))
+        return self.tokens.client(client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuthRequest) -> None:
         refresh_token = token.get("refresh_token")
@@ -109,30 +108,30 @@ class OAuthServer(AuthorizationServer):
             return
         previous = request.refresh_token
         if isinstance(previous, RefreshTokenRecord):
-            if wait(self.tokens.rotate(previous, refresh_token)) is Rotation.LOST:
+            if not wait(self.tokens.rotate(previous, refresh_token)):
                 # another request rotated this token first: a replay, so the login ends
                 wait(self.tokens.end_session(previous.sid))
-                raise InvalidGrantError()
-            # Rotation.ENDED (logout or a replay meanwhile) still answers this one
-            # success of the rotation; nothing it carries will be accepted.
+                raise InvalidGrantError(REUSED)
             return
-        wait(self.tokens.start_session(request.user, request.client.client_id, token["scope"], refresh_token))
+        try:
+            wait(self.tokens.start_session(request.user, request.client.client_id, token["scope"], refresh_token))
+        except CredentialsChanged:
+            raise InvalidGrantError(WRONG_CREDENTIALS) from None
 
     def check_password(self, username: str, password: str, client_ip: str) -> AuthenticatedUser | None:
         try:
-            user = self._password_check(lookup_key(username), password, client_ip)
+            credentials = self._password_check(lookup_key(username), password, client_ip)
         except SlowDown as exc:
             raise SlowDownError(exc.retry_after) from None
-        return AuthenticatedUser(user["_id"], self.tokens.new_session_id()) if user else None
+        if credentials is None:
+            return None
+        return AuthenticatedUser(credentials.user_id, new_session_id(), credentials.stamp)
 
     def find_refresh_token(self, token: str) -> RefreshTokenRecord | None:
         return wait(self.tokens.refresh_record(token))
 
     def end_session(self, sid: str) -> None:
         wait(self.tokens.end_session(sid))
-
-    def user_of(self, record: RefreshTokenRecord) -> AuthenticatedUser | None:
-        return wait(self.tokens.user_of(record))
 
     def find_token(self, token: str, hint: str | None) -> TokenRecord | None:
         return wait(self.tokens.find(token, hint))

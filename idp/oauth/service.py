@@ -1,38 +1,41 @@
-"""The token lifecycle in async form: sessions, rotation, revocation, lookup.
+"""The token lifecycle in async form: logins, rotation, revocation, lookup.
 
 Authlib's synchronous hooks (idp.oauth.server) call into this through bridge.wait; the
-Bearer check of our own endpoints calls it directly on the loop.
+Bearer check of our own endpoints calls it directly on the loop. Every method reaches
+the store by `_id`: a refresh token names its login, an access token carries its
+login's id (`sid`), and clients live in this process.
 """
 
 from __future__ import annotations
 
-import uuid
+import hmac
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from idp.clock import Clock, to_datetime
 from idp.oauth.models import AccessTokenRecord, AuthenticatedUser, Client, RefreshTokenRecord, secret_hash
-from idp.oauth.tokens import AccessTokenDecoder
+from idp.oauth.tokens import AccessTokenDecoder, split_refresh_token
 from idp.settings import Settings
-from idp.store.clients import ClientStore
-from idp.store.tokens import Rotation, TokenStore
-from idp.store.users import UserStore
+from idp.store.sessions import Session, SessionStore
 
 TokenRecord = AccessTokenRecord | RefreshTokenRecord
+
+
+class CredentialsChanged(Exception):
+    """The password changed (or the account went) while this login was being made."""
 
 
 class TokenService:
     def __init__(
         self,
-        tokens: TokenStore,
-        users: UserStore,
-        clients: ClientStore,
+        sessions: SessionStore,
+        clients: Mapping[str, Client],
         decoder: AccessTokenDecoder,
         settings: Settings,
         clock: Clock,
     ) -> None:
-        self._tokens = tokens
-        self._users = users
+        self._sessions = sessions
         self._clients = clients
         self._decoder = decoder
         self._settings = settings
@@ -41,64 +44,70 @@ class TokenService:
     def now(self) -> datetime:
         return to_datetime(self._clock())
 
-    async def client(self, client_id: str) -> Client | None:
-        doc = await self._clients.get(client_id)
-        return Client.from_document(doc) if doc else None
+    def client(self, client_id: str) -> Client | None:
+        """Clients come from the clients file and live in the process: no round trip."""
+        return self._clients.get(client_id)
 
-    # -- sessions and refresh tokens -------------------------------------------------
-
-    @staticmethod
-    def new_session_id() -> str:
-        return uuid.uuid4().hex
+    # -- logins and refresh tokens -----------------------------------------------------
 
     async def start_session(self, user: AuthenticatedUser, client_id: str, scope: str, refresh_token: str) -> None:
-        """A login: its session, and the first refresh token of its family."""
+        """Store a login with its first refresh token, then add it to its user's list.
+
+        Storing first and checking the credentials stamp after closes the race with a
+        password change or deletion (which change the stamp first and end the user's
+        logins after): however the two interleave, a login made with the old password
+        does not survive. Raises CredentialsChanged when this login lost that race.
+        """
+        session = self.new_session(user.user_id, client_id, scope, refresh_token)
+        await self._sessions.create(session)
+        enrolment = await self._sessions.enrol(user.user_id, session.sid, self._settings.max_sessions_per_user)
+        if enrolment.stamp is None or enrolment.stamp != user.stamp:
+            await self._sessions.end(session.sid)
+            raise CredentialsChanged()
+        await self._sessions.end_many(list(enrolment.evicted))
+
+    def new_session(self, user_id: str, client_id: str, scope: str, refresh_token: str) -> Session:
+        """A login as it is stored, its first refresh token's secret as a hash."""
+        sid, secret = _parts(refresh_token)
         now = self.now()
         expires_at = now + timedelta(seconds=self._settings.refresh_token_ttl)
-        await self._tokens.create_session({
-            "_id": user.sid,
-            "user_id": user.user_id,
-            "client_id": client_id,
-            "scope": scope,
-            "created_at": now,
-            "expires_at": expires_at,
-            "purge_at": expires_at + timedelta(seconds=self._settings.access_token_ttl),
-            "ended_at": None,
-        })
-        await self._tokens.store_first_refresh_token(
-            _refresh_document(refresh_token, user, client_id, scope, expires_at, now)
+        return Session(
+            sid=sid, user_id=user_id, client_id=client_id, scope=scope,
+            created_at=now, issued_at=now, expires_at=expires_at,
+            purge_at=expires_at + timedelta(seconds=self._settings.access_token_ttl),
+            generation=0, secret_hash=secret_hash(secret), used_hashes=(), revoked_jtis=frozenset(),
         )
 
-    async def rotate(self, previous: RefreshTokenRecord, refresh_token: str) -> Rotation:
-        """Store the successor of a presented token: same login, scope and absolute expiry."""
-        doc = previous.doc
-        now = self.now()
-        user = AuthenticatedUser(doc["user_id"], doc["sid"])
-        successor = _refresh_document(refresh_token, user, doc["client_id"], doc["scope"], doc["expires_at"], now)
-        return await self._tokens.rotate_refresh_token(doc["_id"], successor, now)
-
     async def refresh_record(self, token: str) -> RefreshTokenRecord | None:
-        doc = await self._tokens.find_refresh_token(secret_hash(token))
-        if doc is None:
+        """The presented refresh token's record: current, or `used` if rotated away."""
+        parts = split_refresh_token(token)
+        if parts is None:
             return None
+        sid, secret = parts
         now = self.now()
-        live = await self._tokens.live_session(doc["sid"], now) is not None
-        return RefreshTokenRecord(doc, live, now, self._settings.issuer)
+        session = await self._sessions.get(sid, now)
+        if session is None or session.client_id not in self._clients:
+            return None
+        presented = secret_hash(secret)
+        if hmac.compare_digest(presented, session.secret_hash):
+            return RefreshTokenRecord(session, False, now, self._settings.issuer)
+        if any(hmac.compare_digest(presented, used) for used in session.used_hashes):
+            return RefreshTokenRecord(session, True, now, self._settings.issuer)
+        return None
 
-    async def end_session(self, sid: str) -> None:
-        await self._tokens.end_session(sid, self.now())
+    async def rotate(self, previous: RefreshTokenRecord, refresh_token: str) -> bool:
+        """Make refresh_token the successor of the presented one; False when another
+        request rotated the presented token first (a replay)."""
+        now = self.now()
+        if not await self._sessions.claim_rotation(previous.session, now):
+            return False
+        await self._sessions.advance(previous.session, secret_hash(_parts(refresh_token)[1]), now)
+        return True
 
-    async def end_other_sessions(self, user_id: str, keep_sid: str | None) -> int:
-        return await self._tokens.end_user_sessions(user_id, self.now(), keep_sid)
+    async def end_session(self, sid: str) -> bool:
+        return await self._sessions.end(sid)
 
-    async def forget_user(self, user_id: str) -> None:
-        await self._tokens.delete_user_tokens(user_id)
-
-    async def user_of(self, record: RefreshTokenRecord) -> AuthenticatedUser | None:
-        user = await self._users.by_id(record.doc["user_id"])
-        return AuthenticatedUser(user["_id"], record.sid) if user else None
-
-    # -- access tokens -----------------------------------------------------------------
+    # -- access tokens -------------------------------------------------------------------
 
     async def access_record(self, token: str) -> AccessTokenRecord | None:
         """The record of a token this server signed and that has not expired."""
@@ -116,17 +125,21 @@ class TokenService:
         return record.claims
 
     async def _is_live(self, claims: dict[str, Any]) -> bool:
-        if await self._tokens.access_token_revoked(claims["jti"]):
+        if claims["client_id"] not in self._clients:
             return False
         sid = claims.get("sid")
         if sid is None:
-            return True
-        return isinstance(sid, str) and await self._tokens.live_session(sid, self.now()) is not None
+            return not await self._sessions.access_token_revoked(claims["jti"])
+        if not isinstance(sid, str):
+            return False
+        session = await self._sessions.get(sid, self.now())
+        return session is not None and claims["jti"] not in session.revoked_jtis
 
     # -- revocation and introspection ----------------------------------------------------
 
     async def find(self, token: str, hint: str | None) -> TokenRecord | None:
-        """Look the token up as the hint says first, then as the other kind."""
+        """Look the token up as the hint says first, then as the other kind (the other
+        lookup costs no round trip: a JWT is not a refresh token's shape, nor the reverse)."""
         lookups = [self.access_record, self.refresh_record]
         if hint == "refresh_token":
             lookups.reverse()
@@ -141,23 +154,13 @@ class TokenService:
         if isinstance(record, RefreshTokenRecord):
             await self.end_session(record.sid)
         else:
-            await self._tokens.revoke_access_token(
-                record.claims["jti"], to_datetime(record.claims["exp"])
+            await self._sessions.revoke_access_token(
+                record.claims.get("sid"), record.claims["jti"], to_datetime(record.claims["exp"])
             )
 
 
-def _refresh_document(
-    token: str, user: AuthenticatedUser, client_id: str, scope: str, expires_at: datetime, now: datetime
-) -> dict[str, Any]:
-    """A refresh token as stored: its hash, never the token."""
-    return {
-        "_id": secret_hash(token),
-        "sid": user.sid,
-        "user_id": user.user_id,
-        "client_id": client_id,
-        "scope": scope,
-        "created_at": now,
-        "expires_at": expires_at,
-        "used_at": None,
-        "revoked": False,
-    }
+def _parts(refresh_token: str) -> tuple[str, str]:
+    """The (sid, secret) of a refresh token this server just generated."""
+    parts = split_refresh_token(refresh_token)
+    assert parts is not None, "generated refresh tokens always have their sid"
+    return parts

@@ -1,7 +1,13 @@
-"""Access tokens (RFC 9068 JWTs) and refresh tokens (opaque, 256 random bits)."""
+"""Access tokens (RFC 9068 JWTs) and refresh tokens (opaque: `<sid>.<256 random bits>`).
+
+A refresh token carries the id of its login beside its secret, so that the server finds
+the login by `_id`; only a hash of the secret is stored. To a client the token stays an
+opaque string.
+"""
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -17,8 +23,21 @@ MAX_TOKEN_LENGTH = 8192
 _REQUIRED_CLAIMS = ("iss", "sub", "aud", "client_id", "iat", "exp", "jti")
 
 
-def new_refresh_token(**_: Any) -> str:
-    return secrets.token_urlsafe(32)
+_REFRESH_TOKEN = re.compile(r"([0-9a-f]{32})\.([A-Za-z0-9_-]{43})")
+
+
+def new_session_id() -> str:
+    return secrets.token_hex(16)
+
+
+def new_refresh_token(user: AuthenticatedUser, **_: Any) -> str:
+    return f"{user.sid}.{secrets.token_urlsafe(32)}"
+
+
+def split_refresh_token(token: object) -> tuple[str, str] | None:
+    """(sid, secret) of a token of our shape; None for anything else."""
+    match = _REFRESH_TOKEN.fullmatch(token) if isinstance(token, str) else None
+    return (match[1], match[2]) if match else None
 
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):

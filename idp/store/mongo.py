@@ -18,26 +18,48 @@ from idp.settings import ConfigError
 log = logging.getLogger(__name__)
 
 Database = AsyncIOMotorDatabase
-OPERATION_TIMEOUT_MS = 10_000
 
 
-def connect(uri: str, db_name: str) -> tuple[Any, Database]:
-    """Return (client, database) for the URI, without doing any I/O yet."""
+def connect(uri: str, db_name: str, timeout_seconds: float = 3) -> tuple[Any, Database]:
+    """Return (client, database) for the URI, without doing any I/O yet.
+
+    Every operation is bounded by timeout_seconds (PyMongo's client-side timeout, server
+    selection included), so a database that stops answering gives an error the app
+    turns into 503, not a hang. Reads go to the primary and writes wait for a majority
+    whatever the URI says: throttling, rotation and reuse detection read what was just
+    written, which a secondary may not have yet.
+    """
     if uri.startswith("memory://"):
         from mongomock_motor import AsyncMongoMockClient
 
+        _let_mongomock_take_newer_bulk_updates()
         client: Any = AsyncMongoMockClient(tz_aware=True)
     else:
+        timeout_ms = int(timeout_seconds * 1000)
         try:
-            # timeoutMS bounds every operation (PyMongo's client-side timeout), so a
-            # database that stops answering mid-request gives an error, not a hang
             client = AsyncIOMotorClient(
-                uri, tz_aware=True, serverSelectionTimeoutMS=5000, timeoutMS=OPERATION_TIMEOUT_MS,
-                uuidRepresentation="standard",
+                uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, timeoutMS=timeout_ms,
+                readPreference="primary", w="majority", uuidRepresentation="standard",
             )
         except (ConfigurationError, InvalidURI, ValueError) as exc:
             raise ConfigError(f"IDP_MONGO_URI is not usable: {exc}") from None
     return client, client[db_name]
+
+
+def _let_mongomock_take_newer_bulk_updates() -> None:
+    """mongomock 4.3 predates the `sort` argument that PyMongo (4.11+) hands to each
+    update of a bulk write; without this, every bulk_write of UpdateOne fails in memory."""
+    from mongomock.collection import BulkOperationBuilder
+
+    add_update = BulkOperationBuilder.add_update
+    if getattr(add_update, "takes_sort", False):
+        return
+
+    def add_update_ignoring_sort(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:
+        return add_update(self, *args, **kwargs)
+
+    add_update_ignoring_sort.takes_sort = True  # type: ignore[attr-defined]
+    BulkOperationBuilder.add_update = add_update_ignoring_sort  # type: ignore[method-assign]
 
 
 PING_TIMEOUT_SECONDS = 2.0
@@ -73,7 +95,7 @@ async def ensure_ttl_index(db: Database, collection: str, field: str) -> None:
 
 async def ensure_indexes(db: Database) -> None:
     """Create every index the stores rely on; safe to run at every start."""
-    from idp.store import clients, throttle, tokens, users
+    from idp.store import clients, sessions, throttle, users
 
-    for module in (users, clients, tokens, throttle):
+    for module in (users, clients, sessions, throttle):
         await module.ensure_indexes(db)

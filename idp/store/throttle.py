@@ -1,17 +1,19 @@
-"""The throttle collection: one document per counted attempt, kept for one window.
+"""The throttle collection: one document per key (an e-mail's or an IP's digest), keyed by it.
 
-Counting is an insert followed by a count, never a read-modify-write: inserts are
-atomic on every server, so of attempts racing each other the k-th inserted sees a
-count of at least k, and no more than the limit can pass, across every instance.
-(An $inc counter was tried first; on FerretDB v1 concurrent increments got lost.)
-Documents expire by themselves through a TTL index; the queries check time too,
-since TTL purges lazily and the in-memory store never purges.
+Each document holds the key's recent attempts (`{id, at}`): an attempt is one `$push`
+that returns the document, so counting costs one command whatever the number of
+attempts ever made. Attempts that have left the window are pruned when the list grows
+long (never by `$slice`: concurrent attempts could slice counted ones away). Documents expire through a
+TTL index one window after their last attempt; the counting checks time itself, since
+TTL purges lazily and the in-memory store never purges.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+
+from pymongo import ReturnDocument, UpdateOne
 
 from idp.store.mongo import Database, ensure_ttl_index
 from idp.store.values import text
@@ -20,34 +22,41 @@ COLLECTION = "throttle"
 
 
 async def ensure_indexes(db: Database) -> None:
-    await db[COLLECTION].create_index([("key", 1), ("at", 1)], name="key_at")
     await ensure_ttl_index(db, COLLECTION, "expires_at")
 
 
 class ThrottleStore:
     def __init__(self, db: Database) -> None:
-        self._attempts = db[COLLECTION]
+        self._keys = db[COLLECTION]
 
-    async def record(self, key: str, now: datetime, window_seconds: int) -> str:
-        """Count one attempt for key; returns its id, for forget()."""
+    async def record(self, key: str, now: datetime, window_seconds: int) -> tuple[str, list[datetime]]:
+        """Count one attempt for key; returns its id and the times of the attempts stored
+        (this one included), oldest first."""
         attempt_id = uuid.uuid4().hex
-        await self._attempts.insert_one({
-            "_id": attempt_id,
-            "key": text(key),
-            "at": now,
-            "expires_at": now + timedelta(seconds=window_seconds),
-        })
-        return attempt_id
+        doc = await self._keys.find_one_and_update(
+            {"_id": text(key)},
+            {
+                "$push": {"attempts": {"id": attempt_id, "at": now}},
+                "$set": {"expires_at": now + timedelta(seconds=window_seconds)},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return attempt_id, sorted(attempt["at"] for attempt in doc["attempts"])
 
-    async def count_since(self, key: str, since: datetime) -> int:
-        return await self._attempts.count_documents({"key": text(key), "at": {"$gt": since}})
+    async def forget(self, key: str, attempt_id: str) -> None:
+        """Take one attempt back."""
+        await self._keys.update_one({"_id": text(key)}, {"$pull": {"attempts": {"id": attempt_id}}})
 
-    async def oldest_since(self, key: str, since: datetime) -> datetime | None:
-        doc = await self._attempts.find_one({"key": text(key), "at": {"$gt": since}}, sort=[("at", 1)])
-        return doc["at"] if doc else None
+    async def prune(self, key: str, before: datetime) -> None:
+        """Drop the attempts that have left the window."""
+        await self._keys.update_one({"_id": text(key)}, {"$pull": {"attempts": {"at": {"$lte": before}}}})
 
-    async def forget(self, attempt_id: str) -> None:
-        await self._attempts.delete_one({"_id": text(attempt_id)})
-
-    async def reset(self, key: str) -> None:
-        await self._attempts.delete_many({"key": text(key)})
+    async def settle(self, reset_key: str, forget: tuple[str, str]) -> None:
+        """After a success: clear one key's attempts and take one attempt back from
+        another, in one command."""
+        key, attempt_id = forget
+        await self._keys.bulk_write([
+            UpdateOne({"_id": text(reset_key)}, {"$set": {"attempts": []}}),
+            UpdateOne({"_id": text(key)}, {"$pull": {"attempts": {"id": attempt_id}}}),
+        ], ordered=False)

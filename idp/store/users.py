@@ -1,17 +1,32 @@
-"""The users collection: one document per account, unique on the normalised e-mail."""
+"""Accounts: the profile of each user, and the credentials a login is checked against.
+
+- `users`, keyed by the user id: name, e-mail and timestamps (what `/users/me` shows).
+- `credentials`, keyed by the normalised e-mail: the user id, the password hash, a
+  `stamp` that changes whenever the credentials do (password change, lock), and
+  whether the account is locked. A login reads one document by `_id`; the e-mail is
+  unique because it is the key of this document (an insert under an existing `_id` is
+  refused atomically on every server).
+
+The profile and the credentials are written by different paths (accounts and logins
+write nothing to each other's document), so that a server without document-level
+atomicity (FerretDB v1) cannot lose one path's write under the other's.
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from idp.store.mongo import Database
 from idp.store.values import text
 
-COLLECTION = "users"
+USERS = "users"
+CREDENTIALS = "credentials"
 
 
 class EmailTaken(Exception):
@@ -19,52 +34,98 @@ class EmailTaken(Exception):
 
 
 async def ensure_indexes(db: Database) -> None:
-    await db[COLLECTION].create_index("email_key", unique=True, name="email_key_unique")
+    """Both collections are reached by `_id` only."""
+
+
+def new_stamp() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class User:
+    user_id: str
+    name: str
+    email: str
+    email_key: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> User:
+        return cls(doc["_id"], doc["name"], doc["email"], doc["email_key"], doc["created_at"], doc["updated_at"])
+
+    def document(self) -> dict[str, Any]:
+        return {"_id": self.user_id, "name": self.name, "email": self.email, "email_key": self.email_key,
+                "created_at": self.created_at, "updated_at": self.updated_at}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    email_key: str
+    user_id: str
+    password_hash: str
+    stamp: str
+    locked: bool = False
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> Credentials:
+        return cls(doc["_id"], doc["user_id"], doc["password_hash"], doc["stamp"], doc.get("locked", False))
+
+    def document(self) -> dict[str, Any]:
+        return {"_id": self.email_key, "user_id": self.user_id, "password_hash": self.password_hash,
+                "stamp": self.stamp, "locked": self.locked}
 
 
 class UserStore:
     def __init__(self, db: Database) -> None:
-        self._users = db[COLLECTION]
+        self._users = db[USERS]
+        self._credentials = db[CREDENTIALS]
 
-    async def create(self, user: dict[str, Any]) -> None:
-        """Insert a new user document (with its `_id` and `email_key`)."""
+    async def create(self, user: User, credentials: Credentials) -> None:
+        """The credentials first: their insert is what makes the e-mail unique."""
         try:
-            await self._users.insert_one(dict(user))
+            await self._credentials.insert_one(credentials.document())
         except DuplicateKeyError:
             raise EmailTaken from None
+        await self._users.insert_one(user.document())
 
-    async def by_id(self, user_id: str) -> dict[str, Any] | None:
-        return await self._users.find_one({"_id": text(user_id)})
+    async def by_id(self, user_id: str) -> User | None:
+        doc = await self._users.find_one({"_id": text(user_id)})
+        return User.from_document(doc) if doc else None
 
-    async def by_email_key(self, email_key: str) -> dict[str, Any] | None:
-        return await self._users.find_one({"email_key": text(email_key)})
+    async def credentials(self, email_key: str) -> Credentials | None:
+        doc = await self._credentials.find_one({"_id": text(email_key)})
+        return Credentials.from_document(doc) if doc else None
 
-    async def update(self, user_id: str, changes: dict[str, Any], now: datetime) -> dict[str, Any] | None:
-        """Apply changes and return the updated document, or None if the user is gone."""
+    async def update_profile(self, user_id: str, changes: dict[str, Any], now: datetime) -> User | None:
+        """Set name/email fields; the updated user, or None if the user is gone."""
+        doc = await self._users.find_one_and_update(
+            {"_id": text(user_id)}, {"$set": {**changes, "updated_at": now}}, return_document=ReturnDocument.AFTER
+        )
+        return User.from_document(doc) if doc else None
+
+    async def move_credentials(self, old: Credentials, new_key: str, password_hash: str, stamp: str) -> Credentials:
+        """Key the credentials by a new e-mail: insert under the new key (refused if taken),
+        then drop the old key."""
+        moved = Credentials(new_key, old.user_id, password_hash, stamp, old.locked)
         try:
-            return await self._users.find_one_and_update(
-                {"_id": text(user_id)},
-                {"$set": {**changes, "updated_at": now}},
-                return_document=ReturnDocument.AFTER,
-            )
-        except OperationFailure as exc:
-            if _is_duplicate_key(exc):
-                raise EmailTaken from None
-            raise
+            await self._credentials.insert_one(moved.document())
+        except DuplicateKeyError:
+            raise EmailTaken from None
+        await self._credentials.delete_one({"_id": old.email_key})
+        return moved
 
-    async def set_password_hash_if_unchanged(self, user_id: str, old_hash: str, new_hash: str) -> None:
-        """Store a rehashed password, unless the password changed meanwhile."""
-        await self._users.update_one(
-            {"_id": text(user_id), "password_hash": text(old_hash)},
+    async def set_credentials(self, email_key: str, changes: dict[str, Any]) -> None:
+        await self._credentials.update_one({"_id": text(email_key)}, {"$set": changes})
+
+    async def set_password_hash_if_unchanged(self, credentials: Credentials, new_hash: str) -> None:
+        """Store a rehashed password, unless the credentials changed meanwhile."""
+        await self._credentials.update_one(
+            {"_id": credentials.email_key, "stamp": credentials.stamp},
             {"$set": {"password_hash": new_hash}},
         )
 
-    async def delete(self, user_id: str) -> bool:
-        result = await self._users.delete_one({"_id": text(user_id)})
-        return result.deleted_count == 1
-
-
-def _is_duplicate_key(exc: OperationFailure) -> bool:
-    """MongoDB says DuplicateKeyError; FerretDB v1 (SQLite) reports a unique-index
-    violation in an update as an internal error naming the SQLite constraint."""
-    return isinstance(exc, DuplicateKeyError) or "UNIQUE constraint failed" in str(exc)
+    async def delete(self, user: User) -> None:
+        """The credentials first: from then on nobody can log in as this user."""
+        await self._credentials.delete_one({"_id": user.email_key})
+        await self._users.delete_one({"_id": user.user_id})
