@@ -1,0 +1,84 @@
+"""The round-trip budget of each hot path, and that each reaches the database by `_id`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from quart.typing import TestClientProtocol as Client
+
+from idp.settings import Settings
+from tests.conftest import TEST_MONGO_URI
+from tests.helpers import (
+    basic, bearer, introspect, login, password_grant, post_form, refresh, revoke,
+)
+from tests.round_trips import RoundTrips, count_in_memory, count_on_the_wire
+
+
+@pytest.fixture
+def trips(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
+    trips = RoundTrips(settings.mongo_db)
+    if TEST_MONGO_URI:
+        count_on_the_wire(trips)
+    else:
+        count_in_memory(monkeypatch, trips)
+    yield trips
+
+
+async def test_password_grant_costs_at_most_six(client: Client, ann: dict, trips: RoundTrips) -> None:
+    """Throttle e-mail and IP, read the credentials, store the login, enrol it (which
+    re-checks the credentials stamp), settle the throttle."""
+    with trips.measure() as commands:
+        assert (await password_grant(client)).status_code == 200
+    assert len(commands) <= 6, commands
+    assert trips.all_by_id(), trips.filters
+
+
+async def test_refresh_costs_at_most_three(client: Client, ann: dict, session: dict, trips: RoundTrips) -> None:
+    """Read the login, claim the next generation, advance the login."""
+    with trips.measure() as commands:
+        assert (await refresh(client, session["refresh_token"])).status_code == 200
+    assert len(commands) <= 3, commands
+    assert trips.all_by_id(), trips.filters
+
+
+@pytest.mark.parametrize("kind", ["refresh_token", "access_token"])
+async def test_revocation_costs_at_most_two(client: Client, ann: dict, session: dict, trips: RoundTrips,
+                                            kind: str) -> None:
+    with trips.measure() as commands:
+        assert (await revoke(client, session[kind], token_type_hint=kind)).status_code == 200
+    assert len(commands) <= 2, commands
+    assert trips.all_by_id(), trips.filters
+
+
+@pytest.mark.parametrize("kind", ["refresh_token", "access_token"])
+async def test_introspection_costs_at_most_two(client: Client, ann: dict, session: dict, trips: RoundTrips,
+                                               kind: str) -> None:
+    with trips.measure() as commands:
+        assert (await introspect(client, session[kind]))["active"] is True
+    assert len(commands) <= 2, commands
+    assert trips.all_by_id(), trips.filters
+
+
+async def test_client_credentials_cost_nothing(client: Client, trips: RoundTrips) -> None:
+    with trips.measure() as commands:
+        response = await post_form(client, "/oauth/token", {"grant_type": "client_credentials"}, basic("service"))
+        assert response.status_code == 200
+        assert (await introspect(client, (await response.get_json())["access_token"]))["active"] is True
+    assert len(commands) <= 1, commands  # the introspection's check for a revoked token
+    assert trips.all_by_id(), trips.filters
+
+
+async def test_me_costs_at_most_two(client: Client, ann: dict, session: dict, trips: RoundTrips) -> None:
+    with trips.measure() as commands:
+        response = await client.get("/users/me", headers=bearer(session["access_token"]))
+        assert response.status_code == 200
+    assert len(commands) <= 2, commands
+    assert trips.all_by_id(), trips.filters
+
+
+async def test_the_counter_counts(client: Client, ann: dict, trips: RoundTrips) -> None:
+    """Guard against a budget test that passes because nothing is counted."""
+    with trips.measure() as commands:
+        await login(client)
+    assert len(commands) >= 4
