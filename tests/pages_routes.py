@@ -24,12 +24,14 @@ async def login() -> Response:
 
 @bp.get("/_test/consent")
 async def consent() -> Response:
-    """`next` (optional): where the form's answer redirects, named in the CSP's form-action."""
+    """`next` (optional): where the form's answer redirects, named in the CSP's form-action
+    unless `forget_target` is given."""
     target = request.args.get("next")
+    named = target and not request.args.get("forget_target")
     return await render_page("consent.html", action="/_test/form", client_name=CLIENT_NAME,
                              scopes=describe_scopes(SCOPE), user="ann@example.com",
                              hidden={"next": target} if target else {},
-                             form_targets=[target] if target else [])
+                             form_targets=[target] if named else [])
 
 
 @bp.get("/_test/signup")
