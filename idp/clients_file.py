@@ -34,9 +34,9 @@ def _redirect_uri(uri: str) -> str:
     scheme = scheme.lower()  # RFC 3986 §3.1: schemes are case-insensitive
     if not colon or not rest:
         raise ValueError(f"{uri!r} is not an absolute URI")
+    if scheme in ("https", "http") and not _host(uri):
+        raise ValueError(f"{uri!r} has no host, or a malformed host or port")
     if scheme == "https":
-        if not _host(uri):
-            raise ValueError(f"{uri!r} has no host")
         return uri
     if scheme == "http":
         if not _is_loopback(_host(uri)):
@@ -50,10 +50,14 @@ def _redirect_uri(uri: str) -> str:
 
 
 def _host(uri: str) -> str:
+    """The host, or "" when there is none or the authority is malformed (an unbalanced [,
+    a port that is not a number from 0 to 65535)."""
     try:
-        return urlsplit(uri).hostname or ""
-    except ValueError:  # e.g. an unbalanced [ in the authority
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
         return ""
+    return parts.hostname or ""
 
 
 def _is_loopback(host: str) -> bool:

@@ -47,6 +47,8 @@ def test_acceptable_redirect_uris(tmp_path: Path, uri: str) -> None:
     ("http://192.168.1.2/cb", "plain http off loopback"),
     ("http://localhost.example.com/cb", "plain http off loopback"),
     ("https:///cb", "has no host"),
+    ("https://app.example.com:99999/cb", "malformed host or port"),
+    ("http://127.0.0.1:port/cb", "malformed host or port"),
     ("myapp:/callback", "private-use scheme in reverse-domain style"),
     ("javascript:alert(1)", "private-use scheme"),
     ("/callback", "not an absolute URI"),
