@@ -11,7 +11,7 @@ from pymongo.errors import PyMongoError
 from quart import Quart, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from idp import errors, logs
+from idp import cors, csrf, errors, logs, pages
 from idp.accounts import Accounts
 from idp.api import health, oauth, users, wellknown
 from idp.bridge import Bridge
@@ -70,7 +70,7 @@ class Services:
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> Quart:
     """Build the app; raises ConfigError (one line) when the configuration is unusable."""
     settings = settings or Settings.from_env()
-    app = Quart("idp")
+    app = Quart("idp", static_folder=None)  # idp.pages serves the stylesheet, operator's first
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["idp"] = services = _build_services(settings, clock)
@@ -79,6 +79,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.register_blueprint(blueprint)
     errors.register(app)
     logs.install(app)
+    pages.install(app, settings)
+    csrf.install(app, settings)
+    cors.install(app, services.client_entries)
 
     @app.before_serving
     async def _start() -> None:

@@ -1,14 +1,17 @@
-"""IDP_CLIENTS_FILE: a JSON list of clients, created or updated at every start."""
+"""IDP_CLIENTS_FILE: a JSON list of clients, the source of truth for the clients a server knows."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import re
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from idp.oauth.models import SCOPE_PATTERN, Client, secret_hash
 from idp.settings import ConfigError
@@ -17,6 +20,60 @@ from idp.store.clients import ClientStore
 log = logging.getLogger(__name__)
 
 _CLIENT_ID = r"[\x21-\x7E]{1,128}"
+# RFC 8252 §7.1: a private-use scheme is a reverse domain name the app's owner controls,
+# so it has a dot; that also rules out javascript:, data:, file: and the like.
+_PRIVATE_SCHEME = re.compile(r"^[a-z][a-z0-9+\-]*(\.[a-z0-9+\-]+)+$")
+
+
+def _redirect_uri(uri: str) -> str:
+    """One registered redirect URI (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1):
+    https://, http:// on loopback only, or a private-use scheme; no fragment, no wildcard."""
+    if "#" in uri:
+        raise ValueError(f"{uri!r} has a fragment (#), which a redirect URI must not have")
+    if "*" in uri:
+        raise ValueError(f"{uri!r} has a wildcard (*); register every redirect URI in full")
+    if not uri or any(ch.isspace() or not ch.isprintable() for ch in uri):
+        raise ValueError(f"{uri!r} is empty or has spaces or control characters")
+    scheme, colon, rest = uri.partition(":")
+    scheme = scheme.lower()  # RFC 3986 §3.1: schemes are case-insensitive
+    if not colon or not rest:
+        raise ValueError(f"{uri!r} is not an absolute URI")
+    if scheme in ("https", "http") and not _host(uri):
+        raise ValueError(f"{uri!r} has no host, or a malformed host or port")
+    if scheme == "https":
+        return uri
+    if scheme == "http":
+        if not _is_loopback(_host(uri)):
+            raise ValueError(f"{uri!r} is plain http off loopback; use https:// "
+                             "(plain http:// only on 127.0.0.1, [::1] or localhost)")
+        return uri
+    if not _PRIVATE_SCHEME.match(scheme):
+        raise ValueError(f"{uri!r} must use https://, http:// on loopback, or a private-use "
+                         "scheme in reverse-domain style such as com.example.app:/callback")
+    return uri
+
+
+def _host(uri: str) -> str:
+    """The host, or "" when there is none or the authority is malformed (an unbalanced [,
+    a port that is not a number from 0 to 65535)."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 (raises ValueError for a bad port)
+    except ValueError:
+        return ""
+    return parts.hostname or ""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
 
 
 class ClientEntry(BaseModel):
@@ -25,8 +82,12 @@ class ClientEntry(BaseModel):
     client_id: str = Field(pattern=f"^{_CLIENT_ID}$")
     client_secret: str | None = None
     token_endpoint_auth_method: Literal["none", "client_secret_basic", "client_secret_post"]
-    grant_types: list[Literal["password", "refresh_token", "client_credentials"]] = Field(min_length=1)
+    grant_types: list[Literal["authorization_code", "password", "refresh_token", "client_credentials"]] = \
+        Field(min_length=1)
     scope: str = Field(default="", pattern=f"^({SCOPE_PATTERN})?$")
+    redirect_uris: list[RedirectUri] = []
+    post_logout_redirect_uris: list[RedirectUri] = []
+    first_party: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientEntry:
@@ -37,6 +98,8 @@ class ClientEntry(BaseModel):
             raise ValueError("a confidential client needs a client_secret of 16 or more characters")
         if public and "client_credentials" in self.grant_types:
             raise ValueError("client_credentials is for confidential clients only")
+        if "authorization_code" in self.grant_types and not self.redirect_uris:
+            raise ValueError("a client with the authorization_code grant needs at least one redirect_uris entry")
         return self
 
     def document(self) -> dict[str, object]:
@@ -47,6 +110,9 @@ class ClientEntry(BaseModel):
             "token_endpoint_auth_method": self.token_endpoint_auth_method,
             "grant_types": list(dict.fromkeys(self.grant_types)),
             "scope": self.scope,
+            "redirect_uris": list(dict.fromkeys(self.redirect_uris)),
+            "post_logout_redirect_uris": list(dict.fromkeys(self.post_logout_redirect_uris)),
+            "first_party": self.first_party,
         }
 
 

@@ -22,6 +22,7 @@ class Settings:
     mongo_db: str = "idp"
     keys_dir: Path = Path("keys")
     clients_file: Path | None = None
+    pages_dir: Path | None = None
     audience: str = ""
     access_token_ttl: int = 900
     refresh_token_ttl: int = 2_592_000
@@ -92,6 +93,7 @@ _VARIABLES: dict[str, type] = {
     "mongo_db": str,
     "keys_dir": Path,
     "clients_file": Path,
+    "pages_dir": Path,
     "audience": str,
     "access_token_ttl": int,
     "refresh_token_ttl": int,

@@ -31,6 +31,9 @@ class Client(ClientMixin):
     grant_types: tuple[str, ...]
     scope: str
     secret_hash: str | None = field(default=None, repr=False)
+    redirect_uris: tuple[str, ...] = ()
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    first_party: bool = False
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Client:
@@ -40,6 +43,10 @@ class Client(ClientMixin):
             grant_types=tuple(doc["grant_types"]),
             scope=doc["scope"],
             secret_hash=doc.get("secret_hash"),
+            # documents seeded before browser sign-in existed lack these members
+            redirect_uris=tuple(doc.get("redirect_uris", ())),
+            post_logout_redirect_uris=tuple(doc.get("post_logout_redirect_uris", ())),
+            first_party=doc.get("first_party", False),
         )
 
     @property
@@ -49,8 +56,9 @@ class Client(ClientMixin):
     def get_client_id(self) -> str:
         return self.client_id
 
-    def get_default_redirect_uri(self) -> None:
-        return None
+    def get_default_redirect_uri(self) -> str | None:
+        """RFC 6749 §3.1.2.3: redirect_uri may be omitted only when exactly one is registered."""
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
 
     def get_allowed_scope(self, scope: str | None) -> str | None:
         """The registered scope when none is asked for; None (invalid_scope) when asked for more."""
@@ -61,7 +69,13 @@ class Client(ClientMixin):
         return None
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return False
+        """Exact string comparison with a registered URI (RFC 6749 §3.1.2, RFC 9700 §2.1):
+        no prefix, case or normalisation games, so nothing but the registered URI gets a code."""
+        return redirect_uri in self.redirect_uris
+
+    def check_post_logout_redirect_uri(self, uri: str) -> bool:
+        """The same exact comparison for OIDC RP-Initiated Logout's post_logout_redirect_uri."""
+        return uri in self.post_logout_redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
         if self.secret_hash is None:
@@ -72,7 +86,7 @@ class Client(ClientMixin):
         return method == self.auth_method
 
     def check_response_type(self, response_type: str) -> bool:
-        return False
+        return response_type == "code" and "authorization_code" in self.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         if grant_type == "client_credentials" and not self.confidential:
