@@ -153,7 +153,7 @@ def _build_services(settings: Settings, clock: Clock) -> Services:
     keyring.load()
     mongo_client, db = connect(settings.mongo_uri, settings.mongo_db, settings.db_timeout)
     users, sessions = UserStore(db), SessionStore(db)
-    bridge = Bridge()
+    bridge = Bridge(settings.io_workers, settings.hash_workers)
     throttle = Throttle(ThrottleStore(db), settings, clock)
     password_check = PasswordCheck(users, throttle)
     decoder = AccessTokenDecoder(settings.issuer, settings.audience, keyring)

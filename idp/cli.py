@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib.util
 import logging
 import signal
 import sys
-from typing import TYPE_CHECKING
+from typing import Any
+
+from hypercorn.config import Config, Sockets
 
 from idp.logs import configure_logging
 from idp.settings import ConfigError, Settings
 
-if TYPE_CHECKING:
-    from hypercorn.config import Config
-    from quart import Quart
+log = logging.getLogger("idp")
+
+APPLICATION_PATH = "idp.app:create_app()"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="idp", description="A self-hosted OAuth2 identity provider.")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="serve the app with Hypercorn on IDP_HOST:IDP_PORT")
+    commands.add_parser("serve", help="serve the app with Hypercorn on IDP_HOST:IDP_PORT",
+                        description="Serve the app with Hypercorn on IDP_HOST:IDP_PORT, in IDP_WORKERS processes.",
+                        epilog=_environment_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     keys = commands.add_parser("keys", help="manage signing keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("rotate", help="add a new signing key and make it the active one")
@@ -37,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _environment_help() -> str:
+    variables = Settings.variables()
+    width = max(len(name) for name, _, _ in variables)
+    lines = [f"  {name:<{width}}  {meaning} (default: {default})" for name, default, meaning in variables]
+    return "environment variables:\n" + "\n".join(lines)
+
+
 def _rotate(settings: Settings) -> int:
     from idp.keys import KeyRing
 
@@ -48,31 +59,78 @@ def _rotate(settings: Settings) -> int:
     return 0
 
 
+class WorkerConfig(Config):
+    """Hypercorn's config, with its sockets bound once, in the parent.
+
+    Hypercorn pickles the config into each worker process it spawns. Unpickling is the
+    first thing a worker does, before it imports the app, so that is where it sets up
+    its JSON logs and hands SIGTERM to the parent: the parent tells every worker to
+    finish what is in flight (Hypercorn's shutdown event), and a SIGTERM sent to the
+    whole process group (systemd, `kill -- -PGID`) must not cut a worker short.
+    """
+
+    _bound: Sockets | None = None
+
+    def bind_once(self) -> None:
+        self._bound = super().create_sockets()
+
+    def create_sockets(self) -> Sockets:
+        assert self._bound is not None, "bind_once() first"
+        return self._bound
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_bound", None)  # each worker gets the sockets from Hypercorn itself
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        configure_logging(logging.INFO)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _serve(settings: Settings) -> int:
-    from hypercorn.config import Config
+    from hypercorn.run import run
 
-    from idp.app import create_app
-
-    app = create_app(settings)
-    config = Config()
+    _prepare(settings)
+    config = WorkerConfig()
+    config.application_path = APPLICATION_PATH  # each worker builds its app from the environment
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     config.bind = [f"{host}:{settings.port}"]
+    config.workers = _worker_count(settings)
+    config.worker_class = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    config.keep_alive_timeout = settings.keep_alive_timeout
     # our own access log (idp.logs) has the request id and never the query string
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
-    asyncio.run(_serve_until_signalled(app, config))
-    return 0
+    try:
+        config.bind_once()
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        print(f"idp: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)
+        return 1
+    log.info("serving on %s with %d worker process(es), %s event loops",
+             config.bind[0], config.workers, config.worker_class)
+    return run(config)
 
 
-async def _serve_until_signalled(app: Quart, config: Config) -> None:
-    """Serve until SIGINT or SIGTERM, then let Hypercorn finish what is in flight."""
-    from hypercorn.asyncio import serve
+def _prepare(settings: Settings) -> None:
+    """What must happen once, before any worker starts: build the app once, so that a
+    bad setting stops the start with one line, and the key ring creates its first key
+    here rather than in several workers at once."""
+    from idp.app import create_app
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await serve(app, config, shutdown_trigger=stop.wait)
+    services = create_app(settings).extensions["idp"]
+    services.bridge.shutdown()
+    services.mongo_client.close()
+
+
+def _worker_count(settings: Settings) -> int:
+    if settings.in_memory:
+        log.warning("IDP_MONGO_URI is memory://: serving with ONE worker process (IDP_WORKERS=%d not used), "
+                    "since each process would keep a store of its own", settings.workers)
+        return 1
+    return settings.workers
 
 
 if __name__ == "__main__":

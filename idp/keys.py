@@ -168,6 +168,14 @@ class KeyRing:
         """The public JWK Set: never a private member."""
         return {"keys": [key.as_dict(private=False) for key in self._published()]}
 
+    @property
+    def version(self) -> tuple[str, ...]:
+        """The kids jwks() would publish now: it changes exactly when the JWK Set does
+        (a kid is its key's thumbprint), so a prepared answer can be kept until then."""
+        self._refresh()
+        now = self._clock()
+        return tuple(e.kid for e in self._entries if e.published_at(now, self._token_ttl))
+
     def _published(self) -> list[RSAKey]:
         self._refresh()
         now = self._clock()

@@ -58,7 +58,9 @@ def _paths() -> dict[str, Any]:
                         "responses": {"200": _json("The metadata")}}}
     return {
         "/.well-known/oauth-authorization-server": metadata,
-        "/.well-known/openid-configuration": metadata,
+        "/.well-known/openid-configuration": {"get": {
+            "summary": "OpenID Connect discovery: 404 until this server issues ID tokens",
+            "responses": {"404": _json("Not an OpenID Provider yet", schemas.ErrorBody)}}},
         "/.well-known/jwks.json": {"get": {"summary": "The public signing keys (RFC 7517)",
                                            "responses": {"200": _json("The JWK Set")}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Running")}}},

@@ -1,7 +1,8 @@
 """Argon2id password hashing (argon2-cffi, RFC 9106 low-memory defaults).
 
-Every function here is CPU-bound and synchronous on purpose: callers run them in the
-worker pool (idp.bridge), never on the event loop.
+Hashing and verifying are CPU-bound and synchronous on purpose: callers run them in the
+bridge's I/O pool (idp.bridge), never on the event loop, and each call hands its argon2
+work to the bridge's low-priority CPU pool and waits for it (`cpu_bound`).
 
 Passwords are NFKC-normalised before hashing and checking (NIST 800-63B §5.1.1.2), so
 that "é" typed as one code point on one device and as two on another is the same.
@@ -14,6 +15,8 @@ import unicodedata
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from idp.bridge import cpu_bound
+
 _hasher = PasswordHasher()
 
 # Verifying against this when the e-mail is unknown costs what a real check costs,
@@ -21,10 +24,12 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password: used only to spend the time of a real check")
 
 
+@cpu_bound
 def hash_password(password: str) -> str:
     return _hasher.hash(_normalise(password))
 
 
+@cpu_bound
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when password matches; with no stored hash, spend the same time and say False."""
     try:

@@ -1,11 +1,17 @@
-"""Configuration: one frozen object, read from the IDP_* environment variables."""
+"""Configuration: one frozen object, read from the IDP_* environment variables.
+
+Each field of `Settings` is one variable (`IDP_` + the field name in capitals); its
+metadata says how to parse it and what it means, so `idp serve --help` and `from_env`
+read the same list.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -13,29 +19,61 @@ class ConfigError(Exception):
     """A setting is unusable; the message is one line an operator can act on."""
 
 
+def _variable(kind: type, meaning: str, default: Any = MISSING, *,
+              factory: Callable[[], Any] | None = None, shown: str | None = None) -> Any:
+    """A field read from IDP_<NAME>; `shown` is the default as --help says it."""
+    metadata = {"kind": kind, "meaning": meaning, "shown": shown}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _cpu_count() -> int:
+    return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Settings:
-    issuer: str = "http://127.0.0.1:8000"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    mongo_uri: str = "memory://"
-    mongo_db: str = "idp"
-    keys_dir: Path = Path("keys")
-    clients_file: Path | None = None
-    pages_dir: Path | None = None
-    audience: str = ""
-    access_token_ttl: int = 900
-    refresh_token_ttl: int = 2_592_000
-    max_body_bytes: int = 65_536
-    login_max_failures: int = 10
-    ip_max_failures: int = 100
-    register_max_per_ip: int = 100
-    login_window: int = 900
-    max_sessions_per_user: int = 100
-    db_timeout: int = 3
-    trusted_proxies: frozenset[str] = field(default_factory=frozenset)
+    issuer: str = _variable(str, "the iss of every token and the base of every URL in the metadata", "",
+                            shown="http://IDP_HOST:IDP_PORT")
+    host: str = _variable(str, "where idp serve listens", "127.0.0.1")
+    port: int = _variable(int, "where idp serve listens", 8000)
+    mongo_uri: str = _variable(str, "mongodb:// or mongodb+srv:// URI; memory:// is development only",
+                               "memory://")
+    mongo_db: str = _variable(str, "database name", "idp")
+    keys_dir: Path = _variable(Path, "signing keys; an empty folder gets a key at first start", Path("keys"))
+    clients_file: Path | None = _variable(Path, "JSON list of clients, the source of truth at every start",
+                                          None, shown="none")
+    pages_dir: Path | None = _variable(Path, "templates/ and static/ that replace the built-in pages",
+                                       None, shown="none")
+    audience: str = _variable(str, "the aud of access tokens", "", shown="the issuer")
+    access_token_ttl: int = _variable(int, "seconds", 900)
+    refresh_token_ttl: int = _variable(int, "seconds, absolute from the login", 2_592_000)
+    max_body_bytes: int = _variable(int, "larger request bodies get 413", 65_536)
+    login_max_failures: int = _variable(int, "failed password checks per e-mail per window before 429", 10)
+    ip_max_failures: int = _variable(int, "failed password checks per client IP per window", 100)
+    register_max_per_ip: int = _variable(int, "registrations per client IP per window", 100)
+    login_window: int = _variable(int, "seconds", 900)
+    max_sessions_per_user: int = _variable(int, "live logins per user; the oldest ends when a new one "
+                                           "would exceed it", 100)
+    db_timeout: int = _variable(int, "seconds a request waits for MongoDB before 503", 3)
+    trusted_proxies: frozenset[str] = _variable(
+        frozenset, "comma-separated proxy addresses whose X-Forwarded-For is believed",
+        factory=frozenset, shown="none")
+    workers: int = _variable(int, "idp serve worker processes (one with memory://)", factory=_cpu_count,
+                             shown="the number of CPUs")
+    hash_workers: int = _variable(int, "threads per process that hash passwords (argon2)", factory=_cpu_count,
+                                  shown="the number of CPUs")
+    io_workers: int = _variable(int, "threads per process that run OAuth requests and wait on the database",
+                                32)
+    keep_alive_timeout: int = _variable(int, "seconds an idle keep-alive connection stays open", 75)
 
     def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError("IDP_PORT must be between 1 and 65535")
+        if not self.issuer:
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            object.__setattr__(self, "issuer", f"http://{host}:{self.port}")
         _check_url("IDP_ISSUER", self.issuer)
         if not self.audience:
             object.__setattr__(self, "audience", self.issuer)
@@ -43,21 +81,9 @@ class Settings:
             raise ConfigError(
                 "IDP_MONGO_URI must start with memory://, mongodb:// or mongodb+srv://"
             )
-        for name in (
-            "access_token_ttl",
-            "refresh_token_ttl",
-            "max_body_bytes",
-            "login_max_failures",
-            "ip_max_failures",
-            "register_max_per_ip",
-            "login_window",
-            "max_sessions_per_user",
-            "db_timeout",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"IDP_{name.upper()} must be a positive integer")
-        if not 0 < self.port < 65536:
-            raise ConfigError("IDP_PORT must be between 1 and 65535")
+        for f in fields(self):
+            if f.metadata["kind"] is int and getattr(self, f.name) < 1:
+                raise ConfigError(f"IDP_{f.name.upper()} must be a positive integer")
 
     @property
     def issuer_is_secure(self) -> bool:
@@ -77,35 +103,23 @@ class Settings:
         """Read every IDP_* variable; unset ones keep their defaults."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
-        for name, kind in _VARIABLES.items():
-            raw = env.get(f"IDP_{name.upper()}")
+        for f in fields(cls):
+            raw = env.get(f"IDP_{f.name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[name] = _parse(name, kind, raw)
+            values[f.name] = _parse(f.name, f.metadata["kind"], raw)
         return cls(**values)  # type: ignore[arg-type]
 
-
-_VARIABLES: dict[str, type] = {
-    "issuer": str,
-    "host": str,
-    "port": int,
-    "mongo_uri": str,
-    "mongo_db": str,
-    "keys_dir": Path,
-    "clients_file": Path,
-    "pages_dir": Path,
-    "audience": str,
-    "access_token_ttl": int,
-    "refresh_token_ttl": int,
-    "max_body_bytes": int,
-    "login_max_failures": int,
-    "ip_max_failures": int,
-    "register_max_per_ip": int,
-    "login_window": int,
-    "max_sessions_per_user": int,
-    "db_timeout": int,
-    "trusted_proxies": frozenset,
-}
+    @classmethod
+    def variables(cls) -> list[tuple[str, str, str]]:
+        """(variable, default as said to a person, meaning) for every setting."""
+        described = []
+        for f in fields(cls):
+            shown = f.metadata["shown"]
+            if shown is None:
+                shown = str(f.default_factory() if f.default is MISSING else f.default)  # type: ignore[misc]
+            described.append((f"IDP_{f.name.upper()}", shown, f.metadata["meaning"]))
+        return described
 
 
 def _parse(name: str, kind: type, raw: str) -> object:

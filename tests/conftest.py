@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -140,9 +141,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`idp serve` in a subprocess on a free loopback port; yields (base URL, process)."""
+def start_server(tmp_path: Path, env_overrides: dict[str, str] | None = None,
+                 ready_path: str = "/readyz") -> tuple[str, subprocess.Popen[str]]:
+    """`idp serve` in a subprocess on a free loopback port, once ready_path answers 200;
+    returns (base URL, process). Its output goes to tmp_path/server.log."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     (tmp_path / "clients.json").write_text(json.dumps(CLIENTS))
@@ -151,21 +153,37 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         "IDP_PORT": str(port), "IDP_ISSUER": base, "IDP_KEYS_DIR": str(tmp_path / "keys"),
         "IDP_CLIENTS_FILE": str(tmp_path / "clients.json"),
         "IDP_MONGO_URI": TEST_MONGO_URI or "memory://", "IDP_MONGO_DB": f"idp_e2e_{uuid.uuid4().hex[:8]}",
+        **(env_overrides or {}),
     })
     with open(tmp_path / "server.log", "w") as log:  # the child keeps its own descriptor
+        # a session of its own, so that stop_server can end the workers with it
         process = subprocess.Popen([sys.executable, "-m", "idp.cli", "serve"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, text=True)
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                 break
         except httpx.TransportError:
             time.sleep(0.1)
     else:
-        process.kill()
+        stop_server(process)
         pytest.fail("server did not become ready: " + (tmp_path / "server.log").read_text())
+    return base, process
+
+
+def stop_server(process: subprocess.Popen[str]) -> None:
+    """Kill the server and its worker processes (its process group), if any is left."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`idp serve` in a subprocess on a free loopback port; yields (base URL, process)."""
+    base, process = start_server(tmp_path)
     yield base, process
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    stop_server(process)

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from idp.clients_file import read_clients_file
-from idp.settings import _VARIABLES, Settings
+from idp.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-KNOWN = {f"IDP_{name.upper()}" for name in _VARIABLES}
+KNOWN = {name for name, _, _ in Settings.variables()}
 
 
 def test_compose_uses_known_settings_and_its_own_services() -> None:

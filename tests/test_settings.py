@@ -24,6 +24,20 @@ def test_defaults_follow_the_contract() -> None:
     assert settings.max_body_bytes == 65_536
     assert (settings.login_max_failures, settings.ip_max_failures, settings.register_max_per_ip) == (10, 100, 100)
     assert settings.login_window == 900
+    assert settings.workers == settings.hash_workers == (os.cpu_count() or 1)
+    assert settings.io_workers == 32 and settings.keep_alive_timeout == 75
+
+
+@pytest.mark.parametrize("env, issuer", [
+    ({"IDP_PORT": "8600"}, "http://127.0.0.1:8600"),
+    ({"IDP_HOST": "0.0.0.0", "IDP_PORT": "9000"}, "http://0.0.0.0:9000"),
+    ({"IDP_HOST": "::1"}, "http://[::1]:8000"),
+    ({"IDP_PORT": "8600", "IDP_ISSUER": "https://id.example.com"}, "https://id.example.com"),
+])
+def test_issuer_follows_host_and_port_unless_set(env: dict[str, str], issuer: str) -> None:
+    settings = Settings.from_env(env)
+    assert settings.issuer == issuer
+    assert settings.audience == issuer
 
 
 def test_environment_overrides() -> None:
@@ -40,6 +54,10 @@ def test_environment_overrides() -> None:
     ({"IDP_ACCESS_TOKEN_TTL": "0"}, "IDP_ACCESS_TOKEN_TTL"),
     ({"IDP_MONGO_URI": "postgres://x"}, "IDP_MONGO_URI"),
     ({"IDP_ISSUER": "not a url"}, "IDP_ISSUER"),
+    ({"IDP_WORKERS": "0"}, "IDP_WORKERS must be a positive integer"),
+    ({"IDP_HASH_WORKERS": "-1"}, "IDP_HASH_WORKERS"),
+    ({"IDP_IO_WORKERS": "many"}, "IDP_IO_WORKERS must be an integer"),
+    ({"IDP_KEEP_ALIVE_TIMEOUT": "0"}, "IDP_KEEP_ALIVE_TIMEOUT"),
 ])
 def test_bad_values_are_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

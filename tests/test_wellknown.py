@@ -13,18 +13,26 @@ from tests.conftest import ManualClock
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
 
 
-@pytest.mark.parametrize("path", ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"])
-async def test_metadata_lists_every_endpoint(client: Client, path: str) -> None:
-    response = await client.get(path)
+METADATA_MEMBERS = {
+    "issuer", "token_endpoint", "jwks_uri", "revocation_endpoint", "introspection_endpoint",
+    "grant_types_supported", "token_endpoint_auth_methods_supported",
+    "revocation_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported",
+    "scopes_supported", "response_types_supported", "service_documentation",
+}
+
+
+async def test_metadata_lists_every_endpoint(client: Client) -> None:
+    response = await client.get("/.well-known/oauth-authorization-server")
     assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
     meta = await response.get_json()
     issuer = "http://127.0.0.1:8000"
+    assert meta.keys() == METADATA_MEMBERS  # no registration_endpoint: that is RFC 7591, not offered
     assert meta["issuer"] == issuer
     assert meta["token_endpoint"] == f"{issuer}/oauth/token"
     assert meta["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
     assert meta["revocation_endpoint"] == f"{issuer}/oauth/revoke"
     assert meta["introspection_endpoint"] == f"{issuer}/oauth/introspect"
-    assert meta["registration_endpoint"] == f"{issuer}/users"
     assert meta["grant_types_supported"] == ["password", "refresh_token", "client_credentials"]
     all_methods = {"none", "client_secret_basic", "client_secret_post"}
     assert set(meta["token_endpoint_auth_methods_supported"]) == all_methods
@@ -32,17 +40,28 @@ async def test_metadata_lists_every_endpoint(client: Client, path: str) -> None:
     assert set(meta["introspection_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
     assert {"account", "read", "write", "profile"} <= set(meta["scopes_supported"])
     assert meta["response_types_supported"] == []
+    assert meta["service_documentation"] == f"{issuer}/openapi.json"
 
 
-async def test_both_metadata_paths_serve_the_same_document(client: Client) -> None:
-    a = await (await client.get("/.well-known/oauth-authorization-server")).get_json()
-    b = await (await client.get("/.well-known/openid-configuration")).get_json()
-    assert a == b
+async def test_openid_configuration_is_json_404_until_id_tokens_exist(client: Client) -> None:
+    response = await client.get("/.well-known/openid-configuration")
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+    body = await response.get_json()
+    assert body["error"] == "not_found" and "oauth-authorization-server" in body["error_description"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"port": 8600}])
+async def test_metadata_urls_follow_the_port_when_no_issuer_is_set(client: Client) -> None:
+    meta = await (await client.get("/.well-known/oauth-authorization-server")).get_json()
+    assert meta["issuer"] == "http://127.0.0.1:8600"
+    assert meta["token_endpoint"] == "http://127.0.0.1:8600/oauth/token"
 
 
 async def test_jwks_is_public_and_cacheable(client: Client) -> None:
     response = await client.get("/.well-known/jwks.json")
     assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
     cache = response.headers["Cache-Control"]
     assert cache.startswith("public, max-age=") and int(cache.split("=")[1]) > 0
     keys = (await response.get_json())["keys"]
@@ -61,6 +80,26 @@ async def test_jwks_follows_rotation(app: Quart, client: Client, clock: ManualCl
     clock.advance(app.extensions["idp"].settings.access_token_ttl)
     kids = {k["kid"] for k in (await (await client.get("/.well-known/jwks.json")).get_json())["keys"]}
     assert kids == {new}
+
+
+async def test_jwks_is_serialised_again_only_when_the_ring_changes(
+        app: Quart, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    ring = app.extensions["idp"].keyring
+    built: list[int] = []
+    real_jwks = ring.jwks
+
+    def counting_jwks() -> dict[str, object]:
+        built.append(1)
+        return real_jwks()
+
+    monkeypatch.setattr(ring, "jwks", counting_jwks)
+    first = await (await client.get("/.well-known/jwks.json")).get_data()
+    for _ in range(3):
+        assert await (await client.get("/.well-known/jwks.json")).get_data() == first
+    assert len(built) == 1
+    ring.rotate()
+    assert await (await client.get("/.well-known/jwks.json")).get_data() != first
+    assert len(built) == 2
 
 
 async def test_healthz_and_readyz(client: Client) -> None:
