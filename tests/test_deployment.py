@@ -159,7 +159,7 @@ def test_circleci_tests_every_promised_python_from_the_lock_with_a_pip_cache() -
     assert PYPROJECT["project"]["requires-python"] == f">={min(pythons, key=lambda v: tuple(map(int, v.split('.'))))}"
     assert config["jobs"]["test-in-memory"]["docker"][0]["image"] == "cimg/python:<< parameters.python >>"
 
-    install = config["commands"]["install"]["steps"]
+    install = config["commands"]["install-from-lock"]["steps"]
     [restore] = [s["restore_cache"] for s in install if "restore_cache" in s]
     [save] = [s["save_cache"] for s in install if "save_cache" in s]
     for lock in ("requirements/build.txt", "requirements/test.txt"):
@@ -167,7 +167,7 @@ def test_circleci_tests_every_promised_python_from_the_lock_with_a_pip_cache() -
     assert "<< parameters.python >>" in save["key"]
     assert any("pip" in p for p in save["paths"])
     assert any(s.get("run", {}).get("command") == "./scripts/bootstrap test" for s in install)
-    assert all("install" in job["steps"][1] for job in config["jobs"].values())
+    assert all("install-from-lock" in job["steps"][1] for job in config["jobs"].values())
 
 
 def _locked(name: str) -> dict[str, set[str]]:
