@@ -9,6 +9,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from idp.clock import Clock
 from idp.keys import ALGORITHM, KeyRing
 from idp.oauth.models import AuthenticatedUser, Client
 
@@ -22,9 +23,10 @@ def new_refresh_token(**_: Any) -> str:
 
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):
-    """Authlib's RFC 9068 generator, signing with the ring's active key only."""
+    """Authlib's RFC 9068 generator, signing with the ring's active key only, and telling
+    time by the app's clock: the one AccessTokenDecoder checks `exp` against."""
 
-    def __init__(self, issuer: str, audience: str, ttl: int, keyring: KeyRing) -> None:
+    def __init__(self, issuer: str, audience: str, ttl: int, keyring: KeyRing, clock: Clock) -> None:
         super().__init__(
             issuer=issuer,
             alg=ALGORITHM,
@@ -33,6 +35,7 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         )
         self._audience = audience
         self._keyring = keyring
+        self._clock = clock
 
     def generate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Authlib leaves `scope` out when it is empty; our token responses always carry it."""
@@ -50,8 +53,15 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         return secrets.token_urlsafe(16)
 
     def get_extra_claims(self, client: Client, grant_type: str, user: Any, scope: str) -> dict[str, Any]:
-        """`sid` ties a user's token to its login, so that ending the login ends the token."""
-        return {"sid": user.sid} if isinstance(user, AuthenticatedUser) else {}
+        """`sid` ties a user's token to its login, so that ending the login ends the token.
+
+        `iat` and `exp` replace Authlib's, which it takes from time.time(): extra claims
+        are the one hook it applies after its own and before signing."""
+        now = int(self._clock())
+        claims: dict[str, Any] = {"iat": now, "exp": now + self._get_expires_in(client, grant_type)}
+        if isinstance(user, AuthenticatedUser):
+            claims["sid"] = user.sid
+        return claims
 
 
 class AccessTokenDecoder:
