@@ -129,6 +129,13 @@ async def test_narrower_scope_is_honoured_and_wider_is_invalid_scope(client: Cli
     assert (await wide.get_json())["error"] == "invalid_scope"
 
 
+async def test_invalid_scope_names_the_scopes_not_allowed(client: Client, ann: dict) -> None:
+    response = await password_grant(client, scope="account admin root")
+    body = await response.get_json()
+    assert body["error"] == "invalid_scope"
+    assert body["error_description"] == "Client 'web' may not ask for the scopes 'admin', 'root'."
+
+
 @pytest.mark.parametrize("scope", ['acc"ount', "account\\", "  account", "account  profile"])
 async def test_malformed_scope_is_invalid_scope(client: Client, ann: dict, scope: str) -> None:
     response = await password_grant(client, scope=scope)

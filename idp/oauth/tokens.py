@@ -12,6 +12,7 @@ from joserfc.errors import JoseError
 from idp.clock import Clock
 from idp.keys import ALGORITHM, KeyRing
 from idp.oauth.models import AuthenticatedUser, Client
+from idp.oauth.scopes import not_registered
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_LENGTH = 8192
@@ -42,6 +43,13 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         token = super().generate(*args, **kwargs)
         token.setdefault("scope", "")
         return token
+
+    def get_allowed_scope(self, client: Client, scope: str | None) -> str:
+        """Authlib's check, with an invalid_scope that names the scopes not allowed."""
+        allowed = client.get_allowed_scope(scope)
+        if allowed is None:
+            raise not_registered(client.client_id, scope or "", client.scope)
+        return allowed
 
     def get_jwks(self) -> Any:
         return self._keyring.signing_keys()
