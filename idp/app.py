@@ -158,7 +158,7 @@ def _build_services(settings: Settings, clock: Clock) -> Services:
     password_check = PasswordCheck(users, throttle)
     decoder = AccessTokenDecoder(settings.issuer, settings.audience, keyring)
     tokens = TokenService(sessions, client_registry(entries), decoder, settings, clock)
-    generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring)
+    generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock)
     return Services(
         settings=settings,
         db=db,

@@ -4,18 +4,16 @@ Hashing and verifying are CPU-bound and synchronous on purpose: callers run them
 bridge's I/O pool (idp.bridge), never on the event loop, and each call hands its argon2
 work to the bridge's low-priority CPU pool and waits for it (`cpu_bound`).
 
-Passwords are NFKC-normalised before hashing and checking (NIST 800-63B §5.1.1.2), so
-that "é" typed as one code point on one device and as two on another is the same.
+Passwords are NFKC-normalised before hashing and checking (idp.password_rules.normalise_password).
 """
 
 from __future__ import annotations
-
-import unicodedata
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from idp.bridge import cpu_bound
+from idp.password_rules import normalise_password
 
 _hasher = PasswordHasher()
 
@@ -26,20 +24,16 @@ _DUMMY_HASH = _hasher.hash("not a password: used only to spend the time of a rea
 
 @cpu_bound
 def hash_password(password: str) -> str:
-    return _hasher.hash(_normalise(password))
+    return _hasher.hash(normalise_password(password))
 
 
 @cpu_bound
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when password matches; with no stored hash, spend the same time and say False."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, _normalise(password)) and stored_hash is not None
+        return _hasher.verify(stored_hash or _DUMMY_HASH, normalise_password(password)) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
-
-
-def _normalise(password: str) -> str:
-    return unicodedata.normalize("NFKC", password)
 
 
 def needs_rehash(stored_hash: str) -> bool:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from idp.emails import InvalidEmail, normalise
 from idp.errors import invalid_request
-from idp.password_rules import MAX_LENGTH, MIN_LENGTH, password_problem
+from idp.password_rules import MAX_LENGTH, MIN_LENGTH, normalise_password, password_problem
 
 NAME_MAX = 200
 
@@ -17,12 +18,28 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _unicode(value: Any) -> Any:
+    """Refuse a lone surrogate: valid JSON ("\\ud800") but not text, so nothing can encode,
+    hash or store it. Runs before every other check, so no work is spent on it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid Unicode text (it holds a lone surrogate)") from None
+    return value
+
+
+# Cc: C0 and C1 controls and DEL; Cf: format characters such as bidi overrides (U+202E)
+# and zero-width characters, which make a name display as something it is not.
+_INVISIBLE = ("Cc", "Cf")
+
+
 def _name(value: str) -> str:
     value = value.strip()
     if not 1 <= len(value) <= NAME_MAX:
         raise ValueError(f"must be 1 to {NAME_MAX} characters after trimming")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValueError("must not contain control characters")
+    if any(unicodedata.category(c) in _INVISIBLE for c in value):
+        raise ValueError("must not contain control or format characters (such as bidi overrides)")
     return value
 
 
@@ -34,6 +51,8 @@ def _email(value: str) -> str:
 
 
 def _new_password(value: str) -> str:
+    """The rules apply to the NFKC form, the one that is hashed."""
+    value = normalise_password(value)
     problem = password_problem(value)
     if problem:
         raise ValueError(problem)
@@ -41,12 +60,18 @@ def _new_password(value: str) -> str:
 
 
 # Each type carries its own rule, so every model that uses it checks it the same way.
-Name = Annotated[str, Field(description=f"trimmed, then 1 to {NAME_MAX} characters"), AfterValidator(_name)]
+Text = Annotated[str, BeforeValidator(_unicode)]
+Name = Annotated[str, Field(description=f"trimmed, then 1 to {NAME_MAX} characters"),
+                 BeforeValidator(_unicode), AfterValidator(_name)]
 Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"},
-                             description="compared case-insensitively"), AfterValidator(_email)]
-NewPassword = Annotated[str, Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH,
-                                   description="not one of the most common passwords"),
-                        AfterValidator(_new_password)]
+                             description="compared case-insensitively"),
+                  BeforeValidator(_unicode), AfterValidator(_email)]
+# The length limits are documented, not enforced by pydantic: they count the NFKC form,
+# which _new_password computes first.
+NewPassword = Annotated[str, Field(json_schema_extra={"minLength": MIN_LENGTH, "maxLength": MAX_LENGTH},
+                                   description="counted after NFKC normalisation; "
+                                               "not one of the most common passwords"),
+                        BeforeValidator(_unicode), AfterValidator(_new_password)]
 
 
 class Registration(_Body):
@@ -59,7 +84,12 @@ class ProfileChange(_Body):
     name: Name | None = None
     email: Email | None = None
     password: NewPassword | None = None
-    current_password: str | None = None
+    current_password: Text | None = None
+
+    @property
+    def changes_anything(self) -> bool:
+        """current_password alone changes nothing."""
+        return any(value is not None for value in (self.name, self.email, self.password))
 
     @property
     def changes_credentials(self) -> bool:
@@ -68,7 +98,7 @@ class ProfileChange(_Body):
 
 
 class Deletion(_Body):
-    current_password: str
+    current_password: Text
 
 
 class User(BaseModel):

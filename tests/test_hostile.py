@@ -10,11 +10,13 @@ import time
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import RSAKey
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from idp import passwords
 from tests.conftest import ManualClock
 from tests.helpers import FORM, PASSWORD, basic, bearer, introspect, me_status
 
@@ -106,6 +108,51 @@ async def test_wrong_content_type_for_json(app: Quart, client: Client, session: 
     assert await snapshot(app) == before
 
 
+# A lone surrogate is valid JSON ("\\ud800") but not Unicode text: it cannot be encoded,
+# hashed or stored, so it must be refused as input, before a hash is spent or anything counted.
+SURROGATE_BODIES = [
+    ("POST", "/users", {"name": "A\ud800", "email": "s@example.com", "password": PASSWORD}, "name"),
+    ("POST", "/users", {"name": "A", "email": "s\udfff@example.com", "password": PASSWORD}, "email"),
+    ("POST", "/users", {"name": "A", "email": "s@example.com", "password": PASSWORD + "\ud800"}, "password"),
+    ("PATCH", "/users/me", {"name": "\ud800"}, "name"),
+    ("PATCH", "/users/me", {"email": "s@example.com", "current_password": PASSWORD + "\ud800"}, "current_password"),
+    ("PATCH", "/users/me", {"password": "a new passphrase \udc00", "current_password": PASSWORD}, "password"),
+    ("DELETE", "/users/me", {"current_password": "\ud800"}, "current_password"),
+]
+
+
+class CountingHasher(PasswordHasher):
+    """The tests' cheap hasher, counting every hash and verification."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=64, parallelism=1)
+        self.calls = 0
+
+    def hash(self, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        return super().hash(*args, **kwargs)
+
+    def verify(self, *args: Any, **kwargs: Any) -> bool:
+        self.calls += 1
+        return super().verify(*args, **kwargs)
+
+
+@pytest.mark.parametrize("method, path, body, field", SURROGATE_BODIES)
+async def test_lone_surrogates_are_refused_before_any_work(app: Quart, client: Client, session: dict,
+                                                           monkeypatch: pytest.MonkeyPatch, method: str,
+                                                           path: str, body: dict, field: str) -> None:
+    hasher = CountingHasher()
+    monkeypatch.setattr(passwords, "_hasher", hasher)
+    before = {**await snapshot(app), "throttle": await app.extensions["idp"].db["throttle"].count_documents({})}
+    response = await send(client, method, path, json.dumps(body).encode(), {**JSON, **bearer(session["access_token"])})
+    error = await assert_clean_error(response)
+    assert error["error"] == "invalid_request"
+    assert field in error["fields"] and field in error["error_description"]
+    assert hasher.calls == 0
+    assert {**await snapshot(app), "throttle": await app.extensions["idp"].db["throttle"].count_documents({})} == before
+    assert await me_status(client, session["access_token"]) == 200
+
+
 # -- form endpoints -------------------------------------------------------------------------
 
 FORM_GARBAGE = [
@@ -117,6 +164,11 @@ FORM_GARBAGE = [
     b"token=" + b"x" * 9000,
     b"grant_type=password&username=" + b"u" * 9000,
     b"%00=%00",
+    # a lone surrogate, UTF-8-encoded: percent-escaped, raw, and in a parameter name
+    b"grant_type=password&client_id=web&username=ann%40example.com&password=%ED%A0%80",
+    b"grant_type=password&client_id=web&username=ann%40example.com&password=\xed\xa0\x80",
+    b"token=%ED%B0%80&client_id=web",
+    b"%ED%A0%80=x&token=y",
 ]
 
 

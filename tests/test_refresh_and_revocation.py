@@ -77,6 +77,16 @@ async def test_narrower_scope_on_refresh_and_wider_is_invalid_scope(client: Clie
     assert narrower["scope"] == "account"
 
 
+async def test_invalid_scope_on_refresh_names_the_scopes_the_login_did_not_have(client: Client, ann: dict) -> None:
+    tokens = await login(client, scope="account")
+    wider = await refresh(client, tokens["refresh_token"], scope="account profile")
+    description = (await wider.get_json())["error_description"]
+    assert "'profile'" in description and "'account'" not in description
+    malformed = await refresh(client, tokens["refresh_token"], scope='account "x"')
+    assert (await malformed.get_json())["error"] == "invalid_scope"
+    assert '"' not in (await malformed.get_json())["error_description"]
+
+
 async def test_narrowed_refresh_keeps_the_login_scope_for_the_next_refresh(client: Client, ann: dict) -> None:
     tokens = await login(client)
     narrowed = await (await refresh(client, tokens["refresh_token"], scope="profile")).get_json()

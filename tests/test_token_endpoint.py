@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
+import jwt
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from tests.conftest import ManualClock
 from tests.helpers import (
     PASSWORD, basic, login, me_status, password_grant, post_form, verify_like_a_resource_server,
 )
@@ -36,6 +38,20 @@ async def test_access_token_verifies_like_a_resource_server_would(client: Client
     assert claims["exp"] == claims["iat"] + 900
     assert abs(claims["iat"] - time.time()) < 60
     assert claims["jti"] and claims["sid"]
+
+
+async def test_access_token_times_follow_the_server_clock(client: Client, ann: dict, clock: ManualClock) -> None:
+    """iat and exp come from the clock the server checks them with, not from time.time()."""
+    clock.advance(3600)
+    tokens = await login(client)
+    claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
+    assert claims["iat"] == int(clock.now)
+    assert claims["exp"] == claims["iat"] + 900
+    assert await me_status(client, tokens["access_token"]) == 200
+    clock.advance(899)
+    assert await me_status(client, tokens["access_token"]) == 200
+    clock.advance(1)
+    assert await me_status(client, tokens["access_token"]) == 401
 
 
 @pytest.mark.parametrize("settings_overrides", [{"audience": "https://api.example.com", "access_token_ttl": 120}])
@@ -111,6 +127,13 @@ async def test_narrower_scope_is_honoured_and_wider_is_invalid_scope(client: Cli
     wide = await password_grant(client, scope="account admin")
     assert wide.status_code == 400
     assert (await wide.get_json())["error"] == "invalid_scope"
+
+
+async def test_invalid_scope_names_the_scopes_not_allowed(client: Client, ann: dict) -> None:
+    response = await password_grant(client, scope="account admin root")
+    body = await response.get_json()
+    assert body["error"] == "invalid_scope"
+    assert body["error_description"] == "Client 'web' may not ask for the scopes 'admin', 'root'."
 
 
 @pytest.mark.parametrize("scope", ['acc"ount', "account\\", "  account", "account  profile"])

@@ -9,6 +9,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from tests.conftest import ManualClock
 from tests.helpers import (
     PASSWORD, bearer, introspect, login, me_status, password_grant, refresh, refresh_storm, register,
 )
@@ -81,6 +82,18 @@ async def test_fifty_distinct_concurrent_registrations_are_all_usable(client: Cl
     ({"name": 5, "email": "a@example.com", "password": PASSWORD}, "name"),
     ({"name": "A", "email": {"$ne": None}, "password": PASSWORD}, "email"),
     ({"name": "A", "email": ["a@example.com"], "password": PASSWORD}, "email"),
+    # format characters and C1 controls make a name display as something it is not
+    ({"name": "Ann\u202eB", "email": "a@example.com", "password": PASSWORD}, "name"),
+    ({"name": "A\u200dB", "email": "a@example.com", "password": PASSWORD}, "name"),
+    ({"name": "\u200b", "email": "a@example.com", "password": PASSWORD}, "name"),
+    ({"name": "\ufeffAnn", "email": "a@example.com", "password": PASSWORD}, "name"),
+    ({"name": "A\u0085B", "email": "a@example.com", "password": PASSWORD}, "name"),
+    ({"name": "A\u009bB", "email": "a@example.com", "password": PASSWORD}, "name"),
+    # the password rules count and compare the NFKC form, the one that is hashed
+    ({"name": "A", "email": "a@example.com", "password": "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11"},
+     "password"),
+    ({"name": "A", "email": "a@example.com", "password": "e\u0301" * 4}, "password"),
+    ({"name": "A", "email": "a@example.com", "password": "\ufdfa" * 15}, "password"),
 ])
 async def test_invalid_registration_names_the_field(app: Quart, client: Client, body: dict, field: str) -> None:
     response = await client.post("/users", json=body)
@@ -104,12 +117,45 @@ async def test_long_passwords_are_not_truncated(client: Client) -> None:
     assert (await password_grant(client, email="long@example.com", password=long_password)).status_code == 200
 
 
+async def test_a_new_password_is_held_to_the_rules_in_its_normalised_form(client: Client) -> None:
+    # "ｐａｓｓｗｏｒｄ１" is "password1" once normalised, and that is what would log in
+    response = await client.post("/users", json={"name": "A", "email": "a@example.com",
+                                                 "password": "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44\uff11"})
+    assert "common" in (await response.get_json())["fields"]["password"]
+    # eight code points, four characters
+    response = await client.post("/users", json={"name": "A", "email": "a@example.com", "password": "e\u0301" * 4})
+    assert "at least 8" in (await response.get_json())["fields"]["password"]
+    # eight characters once normalised: accepted, and the composed form logs in
+    await register(client, email="e@example.com", password="e\u0301" * 8)
+    assert (await password_grant(client, email="e@example.com", password="\u00e9" * 8)).status_code == 200
+
+
 async def test_patch_name_without_current_password(client: Client, ann: dict, session: dict) -> None:
     response = await client.patch("/users/me", json={"name": " Ann B "}, headers=bearer(session["access_token"]))
     assert response.status_code == 200
     user = await response.get_json()
     assert user["name"] == "Ann B"
     assert user["created_at"] == ann["created_at"]
+
+
+@pytest.mark.parametrize("body", [{}, {"current_password": PASSWORD}])
+async def test_a_patch_that_changes_nothing_is_400(client: Client, ann: dict, session: dict, clock: ManualClock,
+                                                   body: dict) -> None:
+    clock.advance(5)
+    response = await client.patch("/users/me", json=body, headers=bearer(session["access_token"]))
+    assert response.status_code == 400
+    error = await response.get_json()
+    assert error["error"] == "invalid_request"
+    assert "nothing to change" in error["error_description"].lower()
+    assert await (await client.get("/users/me", headers=bearer(session["access_token"]))).get_json() == ann
+
+
+@pytest.mark.parametrize("body", [{"name": "Ann\u202e"}, {"name": "A\u0085B"}])
+async def test_patch_refuses_format_and_c1_characters_in_the_name(client: Client, ann: dict, session: dict,
+                                                                  body: dict) -> None:
+    response = await client.patch("/users/me", json=body, headers=bearer(session["access_token"]))
+    assert response.status_code == 400
+    assert "name" in (await response.get_json())["fields"]
 
 
 @pytest.mark.parametrize("body", [{"email": "new@example.com"}, {"password": "a new passphrase 42"}])

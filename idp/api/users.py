@@ -73,6 +73,8 @@ async def me() -> Response:
 async def change_me() -> Response:
     caller = await require_account_caller()
     form = parse(ProfileChange, await read_json_object())
+    if not form.changes_anything:
+        raise invalid_request("Nothing to change: send at least one of name, email, password.")
     if form.changes_credentials and form.current_password is None:
         raise invalid_request(
             "current_password is required to change email or password.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import InvalidGrantError, grants
 
 from idp.oauth.models import AUTH_METHODS, AuthenticatedUser, RefreshTokenRecord
+from idp.oauth.scopes import NarrowingRefresh
 
 WRONG_CREDENTIALS = "The e-mail address or password is wrong."
 REUSED = "The refresh token was already used; this login has ended. Sign in again."
@@ -22,7 +23,7 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
         return user
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(NarrowingRefresh, grants.RefreshTokenGrant):
     """Rotation with reuse detection (RFC 9700 §4.14.2).
 
     The presented token is used up when its successor is stored (server.save_token),

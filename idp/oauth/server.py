@@ -20,6 +20,7 @@ from authlib.oauth2.rfc6749 import (
 from idp.bridge import wait
 from idp.credentials import PasswordCheck
 from idp.emails import lookup_key
+from idp.oauth.client_auth import ClientAuthenticator, uses_basic
 from idp.oauth.endpoints import Introspection, Revocation
 from idp.oauth.grants import REUSED, WRONG_CREDENTIALS, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
 from idp.oauth.models import SCOPE_PATTERN, AuthenticatedUser, Client, RefreshTokenRecord
@@ -60,6 +61,7 @@ class MissingGrantTypeError(UnsupportedGrantTypeError):
 class OAuthServer(AuthorizationServer):
     def __init__(self, tokens: TokenService, password_check: PasswordCheck, generator: AccessTokenGenerator) -> None:
         super().__init__()
+        self._authenticate_client = ClientAuthenticator(self.query_client)
         self.tokens = tokens
         self._password_check = password_check
         self.register_token_generator("default", generator)
@@ -76,11 +78,16 @@ class OAuthServer(AuthorizationServer):
     def handle_response(self, status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
         return status, body, list(headers)
 
+    def authenticate_client(self, request: OAuthRequest, methods: list[str], endpoint: str = "token") -> Client:
+        return self._authenticate_client(request, methods, endpoint)
+
     def handle_error_response(self, request: OAuthRequest, error: OAuth2Error) -> Response:
         if isinstance(error, InvalidClientError):
-            # RFC 6749 §5.2: 401, with a challenge for the scheme the client may use
+            # RFC 6749 §5.2: 401, with a challenge for the scheme the client used
             error.status_code = 401
             status, body, _ = error()
+            if not uses_basic(request.headers):
+                return status, body, list(default_json_headers)
             # exactly as the contract writes it (RFC 7617 would add a realm)
             return status, body, [*default_json_headers, ("WWW-Authenticate", "Basic")]
         return super().handle_error_response(request, error)

@@ -15,8 +15,10 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from idp.clock import Clock
 from idp.keys import ALGORITHM, KeyRing
 from idp.oauth.models import AuthenticatedUser, Client
+from idp.oauth.scopes import not_registered
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_LENGTH = 8192
@@ -41,9 +43,10 @@ def split_refresh_token(token: object) -> tuple[str, str] | None:
 
 
 class AccessTokenGenerator(JWTBearerTokenGenerator):
-    """Authlib's RFC 9068 generator, signing with the ring's active key only."""
+    """Authlib's RFC 9068 generator, signing with the ring's active key only, and telling
+    time by the app's clock: the one AccessTokenDecoder checks `exp` against."""
 
-    def __init__(self, issuer: str, audience: str, ttl: int, keyring: KeyRing) -> None:
+    def __init__(self, issuer: str, audience: str, ttl: int, keyring: KeyRing, clock: Clock) -> None:
         super().__init__(
             issuer=issuer,
             alg=ALGORITHM,
@@ -52,12 +55,20 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         )
         self._audience = audience
         self._keyring = keyring
+        self._clock = clock
 
     def generate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Authlib leaves `scope` out when it is empty; our token responses always carry it."""
         token = super().generate(*args, **kwargs)
         token.setdefault("scope", "")
         return token
+
+    def get_allowed_scope(self, client: Client, scope: str | None) -> str:
+        """Authlib's check, with an invalid_scope that names the scopes not allowed."""
+        allowed = client.get_allowed_scope(scope)
+        if allowed is None:
+            raise not_registered(client.client_id, scope or "", client.scope)
+        return allowed
 
     def get_jwks(self) -> Any:
         return self._keyring.signing_keys()
@@ -69,8 +80,15 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):
         return secrets.token_urlsafe(16)
 
     def get_extra_claims(self, client: Client, grant_type: str, user: Any, scope: str) -> dict[str, Any]:
-        """`sid` ties a user's token to its login, so that ending the login ends the token."""
-        return {"sid": user.sid} if isinstance(user, AuthenticatedUser) else {}
+        """`sid` ties a user's token to its login, so that ending the login ends the token.
+
+        `iat` and `exp` replace Authlib's, which it takes from time.time(): extra claims
+        are the one hook it applies after its own and before signing."""
+        now = int(self._clock())
+        claims: dict[str, Any] = {"iat": now, "exp": now + self._get_expires_in(client, grant_type)}
+        if isinstance(user, AuthenticatedUser):
+            claims["sid"] = user.sid
+        return claims
 
 
 class AccessTokenDecoder:
