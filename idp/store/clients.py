@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from idp.store.mongo import Database
+from idp.store.mongo import Database, upsert
 
 COLLECTION = "clients"
 
@@ -27,8 +27,9 @@ class ClientStore:
     async def sync(self, documents: list[dict[str, Any]], now: datetime) -> list[str]:
         """Create or replace each client of the file; returns the ids that left it now."""
         ids = [doc["_id"] for doc in documents]
-        for doc in documents:
-            await self._clients.replace_one({"_id": doc["_id"]}, {**doc, "in_file": True}, upsert=True)
+        for doc in documents:  # several workers may start at once
+            stored = {**doc, "in_file": True}
+            await upsert(lambda: self._clients.replace_one({"_id": stored["_id"]}, stored, upsert=True))
         gone = {"_id": {"$nin": ids}, "in_file": {"$ne": False}}
         removed = [doc["_id"] async for doc in self._clients.find(gone, {"_id": 1})]
         if removed:

@@ -12,7 +12,7 @@ import logging
 
 from pymongo.errors import OperationFailure
 
-from idp.store.mongo import Database
+from idp.store.mongo import Database, upsert
 from idp.store.sessions import SESSION_LISTS, SESSIONS
 from idp.store.throttle import COLLECTION as THROTTLE
 from idp.store.users import CREDENTIALS, USERS, new_stamp
@@ -30,7 +30,7 @@ async def migrate(db: Database) -> None:
         return
     if await db[USERS].find_one({}, {"_id": 1}) is not None:
         await _to_version_2(db)
-    await db[META].replace_one({"_id": "schema"}, {"_id": "schema", "version": CURRENT}, upsert=True)
+    await upsert(lambda: db[META].replace_one({"_id": "schema"}, {"_id": "schema", "version": CURRENT}, upsert=True))
 
 
 async def _to_version_2(db: Database) -> None:

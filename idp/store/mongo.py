@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
-from pymongo.errors import ConfigurationError, InvalidURI, OperationFailure
+from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, OperationFailure
 
 from idp.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
 Database = AsyncIOMotorDatabase
+T = TypeVar("T")
 
 
 def connect(uri: str, db_name: str, timeout_seconds: float = 3) -> tuple[Any, Database]:
@@ -60,6 +62,19 @@ def _let_mongomock_take_newer_bulk_updates() -> None:
 
     add_update_ignoring_sort.takes_sort = True  # type: ignore[attr-defined]
     BulkOperationBuilder.add_update = add_update_ignoring_sort  # type: ignore[method-assign]
+
+
+async def upsert(operation: Callable[[], Awaitable[T]]) -> T:
+    """Run an upsert keyed by `_id`, once more if a concurrent upsert inserted first.
+
+    Two upserts of one new `_id` can both try the insert, and the loser fails with a
+    duplicate key. MongoDB (4.2+) retries that itself; FerretDB does not. The retry
+    finds the document and updates it.
+    """
+    try:
+        return await operation()
+    except DuplicateKeyError:
+        return await operation()
 
 
 PING_TIMEOUT_SECONDS = 2.0

@@ -30,7 +30,7 @@ from typing import Any
 from pymongo import DeleteOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from idp.store.mongo import Database, ensure_ttl_index
+from idp.store.mongo import Database, ensure_ttl_index, upsert
 from idp.store.values import text
 
 SESSIONS = "sessions"
@@ -180,9 +180,9 @@ class SessionStore:
         if sid is not None:
             await self._sessions.update_one({"_id": text(sid)}, {"$addToSet": {"revoked_jtis": text(jti)}})
         else:
-            await self._revoked.update_one(
+            await upsert(lambda: self._revoked.update_one(
                 {"_id": text(jti)}, {"$setOnInsert": {"expires_at": expires_at}}, upsert=True
-            )
+            ))
 
     async def access_token_revoked(self, jti: str) -> bool:
         """For access tokens without a login (client credentials)."""

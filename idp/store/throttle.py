@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument, UpdateOne
 
-from idp.store.mongo import Database, ensure_ttl_index
+from idp.store.mongo import Database, ensure_ttl_index, upsert
 from idp.store.values import text
 
 COLLECTION = "throttle"
@@ -33,7 +33,7 @@ class ThrottleStore:
         """Count one attempt for key; returns its id and the times of the attempts stored
         (this one included), oldest first."""
         attempt_id = uuid.uuid4().hex
-        doc = await self._keys.find_one_and_update(
+        doc = await upsert(lambda: self._keys.find_one_and_update(
             {"_id": text(key)},
             {
                 "$push": {"attempts": {"id": attempt_id, "at": now}},
@@ -41,7 +41,7 @@ class ThrottleStore:
             },
             upsert=True,
             return_document=ReturnDocument.AFTER,
-        )
+        ))
         return attempt_id, sorted(attempt["at"] for attempt in doc["attempts"])
 
     async def forget(self, key: str, attempt_id: str) -> None:
