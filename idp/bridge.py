@@ -43,14 +43,12 @@ class BridgeError(RuntimeError):
 
 
 class Bridge:
-    def __init__(self, workers: int = DEFAULT_IO_WORKERS, cpu_workers: int | None = None,
-                 hook_timeout: float = HOOK_TIMEOUT_SECONDS) -> None:
+    def __init__(self, workers: int = DEFAULT_IO_WORKERS, cpu_workers: int | None = None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="idp-io")
         self._cpu_pool = ThreadPoolExecutor(
             max_workers=cpu_workers or os.cpu_count() or 1, thread_name_prefix="idp-cpu",
             initializer=_lower_priority,
         )
-        self.hook_timeout = hook_timeout
 
     async def run_sync(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run func(*args, **kwargs) in the I/O pool; it may call wait() and run_cpu_bound()."""
