@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from idp.clock import Clock, to_datetime
 from idp.settings import Settings
-from idp.store.throttle import ThrottleStore
+from idp.store.throttle import ThrottleStore, attempt_time
 
 
 class SlowDown(Exception):
@@ -68,9 +68,9 @@ class Throttle:
         window = self._settings.login_window
         since = now - timedelta(seconds=window)
         attempt, stored = await self._store.record(key, now, window)
-        in_window = [at for at in stored if at > since]
+        in_window = sorted(at for at in map(attempt_time, stored) if at > since)
         if len(stored) > 2 * limit + PRUNE_SLACK:
-            await self._store.prune(key, since)
+            await self._store.prune(key, [a for a in stored if attempt_time(a) <= since])
         if len(in_window) <= limit:
             return attempt
         await self._store.forget(key, attempt)

@@ -101,7 +101,7 @@ def test_serve_runs_idp_workers_processes_sharing_one_key_and_stops_them_all(tmp
 
 
 def test_memory_store_serves_with_one_worker_and_says_so(tmp_path: Path) -> None:
-    base, process = start_server(tmp_path, {"IDP_WORKERS": "4"})
+    base, process = start_server(tmp_path, {"IDP_WORKERS": "4", "IDP_MONGO_URI": "memory://"})
     try:
         assert len(_workers(process.pid)) == 1
         log = (tmp_path / "server.log").read_text()

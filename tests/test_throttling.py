@@ -134,3 +134,14 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(client: Clien
     # an untrusted peer's header is ignored: all its guesses count against the peer
     statuses = [await guess("10.0.0.2", f"203.0.113.{i}", 100 + i) for i in range(7)]
     assert statuses == [400] * 6 + [429]
+
+
+async def test_a_key_keeps_a_bounded_list_of_attempts(app, client: Client, ann: dict, clock: ManualClock) -> None:
+    """Attempts that left the window are pruned, so an attempt stays one small document."""
+    from idp.throttling import PRUNE_SLACK, _key
+
+    for _ in range(40):
+        await fail(client, 1)
+        clock.advance(WINDOW + 1)
+    doc = await app.extensions["idp"].db["throttle"].find_one({"_id": _key("email", "ann@example.com")})
+    assert len(doc["attempts"]) <= 2 * 3 + PRUNE_SLACK + 1

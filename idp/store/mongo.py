@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
@@ -75,6 +77,30 @@ async def upsert(operation: Callable[[], Awaitable[T]]) -> T:
         return await operation()
     except DuplicateKeyError:
         return await operation()
+
+
+class DocumentLocks:
+    """Serialise, within this process, the read-modify-write commands on one document.
+
+    MongoDB applies each update to a document atomically. FerretDB v1 does not: two
+    concurrent updates of one document can lose one of them (measured: `$inc`, `$push`,
+    find-and-modify). Where a count must stay exact under concurrency (throttling, a
+    user's list of logins), the store also takes this lock, so that requests of one
+    process never race on a document. Striped: a fixed set of locks, whatever the
+    number of keys.
+    """
+
+    def __init__(self, stripes: int = 256) -> None:
+        self._locks = [asyncio.Lock() for _ in range(stripes)]
+
+    @asynccontextmanager
+    async def holding(self, *keys: str) -> AsyncIterator[None]:
+        """Hold the locks of every key (in a fixed order, so two holders never deadlock)."""
+        stripes = sorted({zlib.crc32(key.encode()) % len(self._locks) for key in keys})
+        async with AsyncExitStack() as stack:
+            for stripe in stripes:
+                await stack.enter_async_context(self._locks[stripe])
+            yield
 
 
 PING_TIMEOUT_SECONDS = 2.0

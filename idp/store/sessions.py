@@ -13,7 +13,9 @@
 - `session_lists`: per user, `{_id: user_id, stamp, sids}`. A login appends its sid
   after storing its session and reads back the credentials stamp in the same command:
   a password change or deletion that completed meanwhile changed or removed the
-  stamp, and the login ends itself. The list bounds the number of live logins.
+  stamp, and the login ends itself. The list bounds the number of live logins. Its
+  writes are also serialised per user within the process (DocumentLocks: FerretDB
+  can lose one of two concurrent updates of a document).
 - `revoked_access_tokens`: access tokens that belong to no login (client credentials),
   revoked one by one, keyed by `jti`.
 
@@ -30,7 +32,7 @@ from typing import Any
 from pymongo import DeleteOne, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from idp.store.mongo import Database, ensure_ttl_index, upsert
+from idp.store.mongo import Database, DocumentLocks, ensure_ttl_index, upsert
 from idp.store.values import text
 
 SESSIONS = "sessions"
@@ -116,6 +118,7 @@ class SessionStore:
         self._rotations = db[ROTATIONS]
         self._lists = db[SESSION_LISTS]
         self._revoked = db[REVOKED_ACCESS_TOKENS]
+        self._list_locks = DocumentLocks()
 
     # -- logins ------------------------------------------------------------------------
 
@@ -197,22 +200,24 @@ class SessionStore:
     async def enrol(self, user_id: str, sid: str, limit: int) -> Enrolment:
         """Add a stored login to its user's list; returns the current stamp and the
         logins that now exceed `limit` (oldest first), already taken off the list."""
-        doc = await self._lists.find_one_and_update(
-            {"_id": text(user_id)}, {"$push": {"sids": sid}}, return_document=ReturnDocument.AFTER
-        )
-        if doc is None:
-            return Enrolment(None, ())
-        evicted = tuple(doc["sids"][:-limit]) if len(doc["sids"]) > limit else ()
-        if evicted:
-            await self._lists.update_one({"_id": user_id}, {"$pullAll": {"sids": list(evicted)}})
+        async with self._list_locks.holding(user_id):
+            doc = await self._lists.find_one_and_update(
+                {"_id": text(user_id)}, {"$push": {"sids": sid}}, return_document=ReturnDocument.AFTER
+            )
+            if doc is None:
+                return Enrolment(None, ())
+            evicted = tuple(doc["sids"][:-limit]) if len(doc["sids"]) > limit else ()
+            if evicted:
+                await self._lists.update_one({"_id": user_id}, {"$pullAll": {"sids": list(evicted)}})
         return Enrolment(doc["stamp"], evicted)
 
     async def restamp(self, user_id: str, stamp: str, keep_sid: str | None) -> None:
         """New credentials: logins still being made with the old ones will end themselves."""
-        await self._lists.update_one(
-            {"_id": text(user_id)},
-            {"$set": {"stamp": stamp, "sids": [keep_sid] if keep_sid else []}},
-        )
+        async with self._list_locks.holding(user_id):
+            await self._lists.update_one(
+                {"_id": text(user_id)},
+                {"$set": {"stamp": stamp, "sids": [keep_sid] if keep_sid else []}},
+            )
 
     async def close_list(self, user_id: str) -> None:
         await self._lists.delete_one({"_id": text(user_id)})
