@@ -105,10 +105,31 @@ async def test_refresh_token_of_another_client_is_invalid_grant(client: Client, 
     assert (await refresh(client, tokens["refresh_token"])).status_code == 200  # still good for its owner
 
 
-async def test_unknown_refresh_token_is_invalid_grant(client: Client) -> None:
-    response = await refresh(client, "no-such-token")
+@pytest.mark.parametrize("token", ["no-such-token", "0" * 32 + "." + "a" * 43])
+async def test_unknown_refresh_token_is_invalid_grant(client: Client, token: str) -> None:
+    response = await refresh(client, token)
     assert response.status_code == 400
-    assert (await response.get_json())["error"] == "invalid_grant"
+    body = await response.get_json()
+    assert body["error"] == "invalid_grant"
+    assert "unknown, expired or revoked" in body["error_description"]
+
+
+async def test_a_made_up_secret_beside_a_real_login_ends_nothing(client: Client, ann: dict) -> None:
+    """The sid is in every access token; knowing it must not let anyone end the login."""
+    tokens = await login(client)
+    sid = tokens["refresh_token"].split(".")[0]
+    assert (await refresh(client, f"{sid}.{'a' * 43}")).status_code == 400
+    assert (await refresh(client, tokens["refresh_token"])).status_code == 200
+
+
+async def test_reuse_is_recognised_generations_later(client: Client, ann: dict) -> None:
+    first = await login(client)
+    current = first["refresh_token"]
+    for _ in range(5):
+        current = (await (await refresh(client, current)).get_json())["refresh_token"]
+    response = await refresh(client, first["refresh_token"])
+    assert (await response.get_json())["error_description"].startswith("The refresh token was already used")
+    assert (await refresh(client, current)).status_code == 400
 
 
 async def test_refresh_tokens_expire_absolutely_from_the_login(client: Client, ann: dict, clock: ManualClock) -> None:

@@ -9,6 +9,8 @@ from idp.oauth.scopes import NarrowingRefresh
 
 WRONG_CREDENTIALS = "The e-mail address or password is wrong."
 REUSED = "The refresh token was already used; this login has ended. Sign in again."
+UNKNOWN_REFRESH_TOKEN = ("The refresh token is unknown, expired or revoked, or was issued to another client; "
+                         "sign in again.")
 
 
 class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
@@ -37,7 +39,7 @@ class RefreshTokenGrant(NarrowingRefresh, grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenRecord | None:
         record = self.server.find_refresh_token(refresh_token)
         if record is None or not record.check_client(self.request.client) or record.is_expired():
-            return None
+            raise InvalidGrantError(UNKNOWN_REFRESH_TOKEN)
         if record.used:
             self.server.end_session(record.sid)
             raise InvalidGrantError(REUSED)
