@@ -1,4 +1,4 @@
-"""`idp serve` and `idp keys rotate`."""
+"""`idp serve`, `idp keys ...`; `idp users ...` and `idp clients list` are in idp.admin_cli."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from hypercorn.config import Config, Sockets
 
+from idp import admin_cli
 from idp.logs import configure_logging
 from idp.settings import ConfigError, Settings
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = commands.add_parser("keys", help="manage signing keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True)
     keys_commands.add_parser("rotate", help="add a new signing key and make it the active one")
+    admin_cli.add_commands(commands)
     args = parser.parse_args(argv)
 
     configure_logging(logging.INFO)
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "serve":
             return _serve(settings)
+        if args.command in ("users", "clients"):
+            return admin_cli.run(args, settings)
         return _rotate(settings)
     except ConfigError as exc:
         print(f"idp: configuration error: {exc}", file=sys.stderr)
