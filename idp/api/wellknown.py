@@ -99,4 +99,5 @@ async def jwks() -> Response:
 
 @bp.get("/openapi.json")
 async def openapi() -> Response:
-    return jsonify(document(current_app.extensions["idp"].settings.issuer))
+    settings = current_app.extensions["idp"].settings
+    return jsonify(document(settings.issuer, settings.registration_open))
