@@ -1,4 +1,5 @@
-"""`idp users ...` and `idp clients list`: parse, call idp.admin, print.
+"""The operator's commands: `idp keys rotate|list`, `idp users ...`, `idp clients list`.
+They parse, call idp.keys or idp.admin, and print.
 
 Output is a table or key-value lines for people, JSON with --json for scripts. Every
 refusal is one line on stderr and exit status 1 (2 for a configuration error, as argparse
@@ -19,6 +20,8 @@ from pymongo.errors import PyMongoError
 
 from idp.admin import Account, Admin, AdminRefusal
 from idp.bridge import Bridge
+from idp.clock import rfc3339, to_datetime
+from idp.keys import RING_FILE, SIGNING_DELAY, KeyRing, KeyState
 from idp.settings import Settings
 from idp.store.mongo import Database, connect
 
@@ -26,7 +29,18 @@ USER_REF = "the user's id, or their e-mail address"
 
 
 def add_commands(commands: Any) -> None:
-    """Add `users` and `clients` to the `idp` parser's subcommands."""
+    """Add `keys`, `users` and `clients` to the `idp` parser's subcommands."""
+    keys = commands.add_parser("keys", help="signing keys: rotate, list",
+                               description="The signing keys in IDP_KEYS_DIR.")
+    key_verbs = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = key_verbs.add_parser(
+        "rotate", help="add a key: published at once, signing once every JWKS cache has it",
+        description=f"Add a signing key. It is published in the JWKS at once and signs {SIGNING_DELAY} s "
+                    "later, once every cache of the JWKS has seen it; the key it replaces signs until "
+                    "then and stays published until every token it signed has expired.")
+    rotate.add_argument("--create", action="store_true",
+                        help="start a new key ring if the folder holds none (else that is refused)")
+    key_verbs.add_parser("list", help="the published keys: kid, created, state (next, active, retiring), until")
     users = commands.add_parser("users", help="find, add, lock, unlock, log out and delete accounts",
                                 description="Administer accounts in the database that IDP_MONGO_URI "
                                             "and IDP_MONGO_DB name.")
@@ -51,7 +65,7 @@ def add_commands(commands: Any) -> None:
     clients = commands.add_parser("clients", help="the clients the database knows")
     clients_verbs = clients.add_subparsers(dest="clients_command", required=True)
     clients_verbs.add_parser("list", help="every client, its grants, and whether the clients file still has it")
-    for parser in (*verbs.choices.values(), *clients_verbs.choices.values()):
+    for parser in (*key_verbs.choices.values(), *verbs.choices.values(), *clients_verbs.choices.values()):
         parser.add_argument("--json", action="store_true", help="print JSON, for scripts")
 
 
@@ -64,6 +78,11 @@ def open_database(settings: Settings) -> tuple[Any, Database]:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "keys":
+        try:
+            return _keys(args, settings)
+        except AdminRefusal as exc:
+            return _refuse(str(exc))
     try:
         if args.command == "users" and args.users_command == "delete" and not args.yes:
             raise AdminRefusal(f"deleting {args.user} cannot be undone: run again with --yes")
@@ -83,6 +102,45 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         bridge.shutdown()
         client.close()
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    """Keys are files: no database, and a folder without a ring is refused rather than
+    quietly given a new one (a cron job run in the wrong folder must fail loudly)."""
+    ring = KeyRing(settings.keys_dir, settings.access_token_ttl, announce=False)
+    folder = ring.folder.resolve()
+    created = False
+    if not ring.has_ring():
+        if not getattr(args, "create", False):
+            raise AdminRefusal(f"{folder} holds no key ring (no {RING_FILE}): set IDP_KEYS_DIR to the "
+                               "server's keys folder, or pass --create to start a new ring there")
+        created = True
+    ring.load()
+    if args.keys_command == "rotate" and not created:
+        new = ring.rotate()
+        lines = [f"keys folder: {folder}",
+                 f"added key {new.kid}: published now, signs from {_when(new.until)}"]
+    else:
+        lines = [f"keys folder: {folder}"]
+        if created:
+            lines.append(f"created a new key ring; key {ring.active_kid} signs now")
+    states = ring.describe()
+    if args.json:
+        print(json.dumps({"folder": str(folder), "keys": [_key_view(state) for state in states]}, indent=2))
+    else:
+        print("\n".join(lines))
+        print(_table(["kid", "created", "state", "until"],
+                     [[s.kid, _when(s.created), s.state, _when(s.until)] for s in states]))
+    return 0
+
+
+def _key_view(state: KeyState) -> dict[str, Any]:
+    return {"kid": state.kid, "created": _when(state.created), "state": state.state,
+            "until": _when(state.until) if state.until is not None else None}
+
+
+def _when(seconds: float | None) -> str:
+    return "-" if seconds is None else rfc3339(to_datetime(seconds))
 
 
 def read_password() -> str:

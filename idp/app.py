@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 "IDP_MONGO_URI is memory://: everything is kept in this process and LOST ON EXIT. "
                 "Development only; set IDP_MONGO_URI to a mongodb:// URI in production."
             )
+        services.keyring.announce()
         if not settings.issuer_is_secure:
             log.warning("IDP_ISSUER %s is plain http and not loopback: tokens and passwords cross "
                         "the network in clear unless a TLS proxy is in front", settings.issuer)
