@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from quart.typing import TestClientProtocol
+from quart.typing import TestClientProtocol as Client
 
 from idp import admin_cli, cli
 from idp.admin import Admin, AdminRefusal
@@ -36,7 +36,7 @@ def admin(app: Quart, clock: ManualClock) -> Admin:
 
 # -- the service ----------------------------------------------------------------------
 
-async def test_add_makes_an_account_that_logs_in(admin: Admin, client: TestClientProtocol) -> None:
+async def test_add_makes_an_account_that_logs_in(admin: Admin, client: Client) -> None:
     account = await admin.add(" Bo ", "Bo@Example.com", PASSWORD)
     assert (account.user.name, account.user.email, account.locked) == ("Bo", "Bo@example.com", False)
     await login(client, "bo@example.com")
@@ -60,7 +60,7 @@ async def test_add_refuses_a_taken_email_in_any_case(admin: Admin, ann: dict[str
         await admin.add("Other", "ANN@example.com", PASSWORD)
 
 
-async def test_list_pages_in_email_order_and_filters_by_prefix(admin: Admin, client: TestClientProtocol) -> None:
+async def test_list_pages_in_email_order_and_filters_by_prefix(admin: Admin, client: Client) -> None:
     for email in ("dee@example.com", "Ann@example.com", "cat@example.com", "bob@example.com", "anna@example.org"):
         await register(client, email)
     first = await admin.list(limit=2)
@@ -79,7 +79,7 @@ async def test_list_pages_in_email_order_and_filters_by_prefix(admin: Admin, cli
         await admin.list(limit=0)
 
 
-async def test_show_by_id_or_email_with_the_live_logins(admin: Admin, client: TestClientProtocol,
+async def test_show_by_id_or_email_with_the_live_logins(admin: Admin, client: Client,
                                                         ann: dict[str, Any]) -> None:
     await login(client)
     await login(client)
@@ -92,7 +92,7 @@ async def test_show_by_id_or_email_with_the_live_logins(admin: Admin, client: Te
 
 
 async def test_lock_ends_the_logins_and_refuses_login_and_refresh_until_unlock(
-        admin: Admin, client: TestClientProtocol, ann: dict[str, Any], session: dict[str, Any]) -> None:
+        admin: Admin, client: Client, ann: dict[str, Any], session: dict[str, Any]) -> None:
     locked, ended = await admin.lock("ann@example.com")
     assert locked.locked and ended == 1
     assert (await refresh(client, session["refresh_token"])).status_code == 400
@@ -119,7 +119,7 @@ async def test_a_login_in_flight_when_the_lock_lands_ends_itself(app: Quart, adm
 
 
 async def test_logout_ends_every_login_and_leaves_the_account_usable(
-        admin: Admin, client: TestClientProtocol, ann: dict[str, Any], session: dict[str, Any]) -> None:
+        admin: Admin, client: Client, ann: dict[str, Any], session: dict[str, Any]) -> None:
     other = await login(client)
     account, ended = await admin.logout("ann@example.com")
     assert ended == 2 and not account.locked
@@ -128,7 +128,7 @@ async def test_logout_ends_every_login_and_leaves_the_account_usable(
     await login(client)
 
 
-async def test_delete_removes_the_account_and_its_logins(admin: Admin, client: TestClientProtocol,
+async def test_delete_removes_the_account_and_its_logins(admin: Admin, client: Client,
                                                         ann: dict[str, Any], session: dict[str, Any]) -> None:
     await admin.delete(ann["id"])
     assert await me_status(client, session["access_token"]) == 401
@@ -183,7 +183,7 @@ def idp(app: Quart, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
     return run
 
 
-async def test_cli_users_add_reads_the_password_from_stdin(idp: Any, client: TestClientProtocol) -> None:
+async def test_cli_users_add_reads_the_password_from_stdin(idp: Any, client: Client) -> None:
     status, out, _ = await idp("users", "add", "--email", "bo@example.com", "--name", "Bo", "--json",
                                stdin=PASSWORD + "\n")
     assert status == 0
@@ -193,7 +193,7 @@ async def test_cli_users_add_reads_the_password_from_stdin(idp: Any, client: Tes
     assert (status, err) == (1, "idp: password must be at least 8 characters\n")
 
 
-async def test_cli_lists_shows_locks_logs_out_and_deletes(idp: Any, client: TestClientProtocol,
+async def test_cli_lists_shows_locks_logs_out_and_deletes(idp: Any, client: Client,
                                                          ann: dict[str, Any], session: dict[str, Any]) -> None:
     await register(client, "bob@example.com")
     status, out, err = await idp("users", "list", "--limit", "1")

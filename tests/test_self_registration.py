@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from quart.typing import TestClientProtocol
+from quart.typing import TestClientProtocol as Client
 
 from idp.settings import ConfigError, Settings
 
@@ -15,7 +15,7 @@ def settings_overrides() -> dict[str, Any]:
     return {"self_registration": "closed"}
 
 
-async def test_closed_registration_is_403_registration_closed(client: TestClientProtocol) -> None:
+async def test_closed_registration_is_403_registration_closed(client: Client) -> None:
     for body in ({"name": "Ann", "email": "ann@example.com", "password": "correct horse battery staple"},
                  {"not": "even valid"}):
         response = await client.post("/users", json=body)
@@ -24,7 +24,7 @@ async def test_closed_registration_is_403_registration_closed(client: TestClient
         assert answer["error"] == "registration_closed" and answer["error_description"]
 
 
-async def test_openapi_says_registration_is_closed(client: TestClientProtocol) -> None:
+async def test_openapi_says_registration_is_closed(client: Client) -> None:
     register = (await (await client.get("/openapi.json")).get_json())["paths"]["/users"]["post"]
     assert set(register["responses"]) == {"403"} and "closed" in register["summary"]
     assert "requestBody" not in register
