@@ -86,18 +86,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command == "users" and args.users_command == "delete" and not args.yes:
             raise AdminRefusal(f"deleting {args.user} cannot be undone: run again with --yes")
-        password = read_password() if args.command == "users" and args.users_command == "add" else None
-        client, db = open_database(settings)
+        client, db = open_database(settings)  # no I/O yet: a refusal before any prompt
     except AdminRefusal as exc:
         return _refuse(str(exc))
     # a small pool of its own: the one hash `users add` makes runs there, off the loop
     bridge = Bridge(workers=2, cpu_workers=1)
     try:
+        password = read_password() if args.command == "users" and args.users_command == "add" else None
         return asyncio.run(_run(args, Admin.on(db, settings, bridge), password))
     except AdminRefusal as exc:
         return _refuse(str(exc))
     except PyMongoError as exc:
-        return _refuse(f"the database did not answer ({type(exc).__name__}): check IDP_MONGO_URI "
+        return _refuse(f"the database refused or did not answer ({type(exc).__name__}): check IDP_MONGO_URI "
                        "and that MongoDB is running")
     finally:
         bridge.shutdown()
