@@ -64,6 +64,11 @@ class Accounts:
     async def register(self, form: Registration, client_ip: str) -> User:
         """Raises SlowDown past the registrations allowed per IP, EmailTaken."""
         await self._throttle.count_registration(client_ip)
+        return await self.create(form)
+
+    async def create(self, form: Registration) -> User:
+        """A new account, unthrottled (registration throttles per IP; `idp users add`
+        has no IP). Raises EmailTaken."""
         now = to_datetime(self._clock())
         email, email_key = normalise(form.email)
         user = User(str(uuid.uuid4()), form.name, email, email_key, now, now)
@@ -122,8 +127,14 @@ class Accounts:
         """Raises UserGone, WrongPassword, SlowDown."""
         user = await self.get(user_id)
         await self._confirm_password(user, current_password, client_ip)
-        await self._sessions.close_list(user_id)
-        await self._sessions.end_all_of(user_id)
+        await self.remove(user)
+
+    async def remove(self, user: User) -> None:
+        """Delete an account whose removal is already authorised (its password, or an
+        administrator): close its list (logins in flight end themselves), end its
+        logins, then forget the credentials and the profile."""
+        await self._sessions.close_list(user.user_id)
+        await self._sessions.end_all_of(user.user_id)
         await self._users.delete(user)
 
     async def _confirm_password(self, user: User, password: str, client_ip: str) -> Credentials:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ from pymongo.errors import PyMongoError
 from quart import Quart, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from idp import cors, csrf, errors, logs, pages
+from idp import cors, csrf, demo, errors, logs, pages
 from idp.accounts import Accounts
 from idp.api import health, oauth, users, wellknown
 from idp.bridge import Bridge
@@ -90,6 +91,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
                 "IDP_MONGO_URI is memory://: everything is kept in this process and LOST ON EXIT. "
                 "Development only; set IDP_MONGO_URI to a mongodb:// URI in production."
             )
+        services.keyring.announce()
+        if demo.clients(settings):
+            log.warning("registered the demo client %r: memory:// and no IDP_CLIENTS_FILE", demo.CLIENT_ID)
+            print(demo.banner(settings), file=sys.stderr, flush=True)
         if not settings.issuer_is_secure:
             log.warning("IDP_ISSUER %s is plain http and not loopback: tokens and passwords cross "
                         "the network in clear unless a TLS proxy is in front", settings.issuer)
@@ -148,7 +153,7 @@ async def _keep_preparing(services: Services, first_delay: float = 1.0) -> None:
 
 
 def _build_services(settings: Settings, clock: Clock) -> Services:
-    entries = read_clients_file(settings.clients_file) if settings.clients_file else []
+    entries = read_clients_file(settings.clients_file) if settings.clients_file else demo.clients(settings)
     keyring = KeyRing(settings.keys_dir, settings.access_token_ttl, clock)
     keyring.load()
     mongo_client, db = connect(settings.mongo_uri, settings.mongo_db, settings.db_timeout)

@@ -1,4 +1,4 @@
-"""`idp serve` and `idp keys rotate`."""
+"""`idp serve`; the operator's commands (`idp keys`, `idp users`, `idp clients`) are in idp.admin_cli."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from hypercorn.config import Config, Sockets
 
+from idp import admin_cli
 from idp.logs import configure_logging
 from idp.settings import ConfigError, Settings
 
@@ -25,9 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("serve", help="serve the app with Hypercorn on IDP_HOST:IDP_PORT",
                         description="Serve the app with Hypercorn on IDP_HOST:IDP_PORT, in IDP_WORKERS processes.",
                         epilog=_environment_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    keys = commands.add_parser("keys", help="manage signing keys")
-    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
-    keys_commands.add_parser("rotate", help="add a new signing key and make it the active one")
+    admin_cli.add_commands(commands)
     args = parser.parse_args(argv)
 
     configure_logging(logging.INFO)
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "serve":
             return _serve(settings)
-        return _rotate(settings)
+        return admin_cli.run(args, settings)
     except ConfigError as exc:
         print(f"idp: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -46,17 +45,6 @@ def _environment_help() -> str:
     width = max(len(name) for name, _, _ in variables)
     lines = [f"  {name:<{width}}  {meaning} (default: {default})" for name, default, meaning in variables]
     return "environment variables:\n" + "\n".join(lines)
-
-
-def _rotate(settings: Settings) -> int:
-    from idp.keys import KeyRing
-
-    ring = KeyRing(settings.keys_dir, settings.access_token_ttl)
-    ring.load()
-    kid = ring.rotate()
-    published = [key["kid"] for key in ring.jwks()["keys"]]
-    print(f"active key: {kid}; published keys: {', '.join(published)}")
-    return 0
 
 
 class WorkerConfig(Config):

@@ -52,7 +52,20 @@ _USER_AUTH = [{"bearer": []}]
 _CLIENT_AUTH = [{"basic": []}, {}]
 
 
-def _paths() -> dict[str, Any]:
+def _registration(registration_open: bool, user: dict[str, Any]) -> dict[str, Any]:
+    """POST /users as this server answers it: closed, it only ever says so."""
+    if not registration_open:
+        return {"summary": "Register: closed on this server (accounts are made by its administrator)",
+                "responses": {"403": _json("registration_closed", schemas.ErrorBody)}}
+    return {
+        "summary": "Register",
+        "requestBody": _body(schemas.Registration),
+        "responses": {"201": {**user, "headers": {"Location": {"schema": {"type": "string"}}}},
+                      **_errors(400, 409, 413, 429)},
+    }
+
+
+def _paths(registration_open: bool) -> dict[str, Any]:
     user = _json("The user", schemas.User)
     metadata = {"get": {"summary": "RFC 8414 authorization server metadata",
                         "responses": {"200": _json("The metadata")}}}
@@ -85,12 +98,7 @@ def _paths() -> dict[str, Any]:
             "requestBody": _body(schemas.TokenForm7009, FORM),
             "responses": {"200": _json("Token state", schemas.Introspection), **_errors(400, 401, 413)},
         }},
-        "/users": {"post": {
-            "summary": "Register",
-            "requestBody": _body(schemas.Registration),
-            "responses": {"201": {**user, "headers": {"Location": {"schema": {"type": "string"}}}},
-                          **_errors(400, 409, 413, 429)},
-        }},
+        "/users": {"post": _registration(registration_open, user)},
         "/users/me": {
             "get": {"summary": "Read one's account", "security": _USER_AUTH,
                     "responses": {"200": user, **_errors(401, 403)}},
@@ -105,7 +113,7 @@ def _paths() -> dict[str, Any]:
 
 
 @cache
-def document(issuer: str) -> dict[str, Any]:
+def document(issuer: str, registration_open: bool = True) -> dict[str, Any]:
     models = (schemas.Registration, schemas.ProfileChange, schemas.Deletion, schemas.User,
               schemas.ErrorBody, schemas.TokenForm, schemas.TokenResponse, schemas.TokenForm7009,
               schemas.Introspection)
@@ -114,7 +122,7 @@ def document(issuer: str) -> dict[str, Any]:
         "info": {"title": "idp", "version": "0.1.0",
                  "description": "A self-hosted OAuth2 identity provider. Every error is JSON."},
         "servers": [{"url": issuer}],
-        "paths": _paths(),
+        "paths": _paths(registration_open),
         "components": {
             "schemas": {m.__name__: m.model_json_schema(ref_template="#/components/schemas/{model}")
                         for m in models},

@@ -67,6 +67,8 @@ class Settings:
     io_workers: int = _variable(int, "threads per process that run OAuth requests and wait on the database",
                                 32)
     keep_alive_timeout: int = _variable(int, "seconds an idle keep-alive connection stays open", 75)
+    self_registration: str = _variable(str, "open: anyone may POST /users; closed: accounts are made "
+                                       "with idp users add", "open")
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -81,6 +83,8 @@ class Settings:
             raise ConfigError(
                 "IDP_MONGO_URI must start with memory://, mongodb:// or mongodb+srv://"
             )
+        if self.self_registration not in ("open", "closed"):
+            raise ConfigError(f"IDP_SELF_REGISTRATION must be open or closed, not {self.self_registration!r}")
         for f in fields(self):
             if f.metadata["kind"] is int and getattr(self, f.name) < 1:
                 raise ConfigError(f"IDP_{f.name.upper()} must be a positive integer")
@@ -93,6 +97,10 @@ class Settings:
             return True
         host = parts.hostname or ""
         return host == "localhost" or host.startswith("127.") or host == "::1"
+
+    @property
+    def registration_open(self) -> bool:
+        return self.self_registration == "open"
 
     @property
     def in_memory(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import stat
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import jwt
 import pytest
 from joserfc import jwt as jose_jwt
 
-from idp.keys import KeyRing
+from idp.keys import JWKS_MAX_AGE, SIGNING_DELAY, KeyRing
 from idp.settings import ConfigError
 from tests.conftest import ManualClock
 
@@ -53,36 +54,95 @@ def test_a_restart_keeps_the_same_key(tmp_path: Path, clock: ManualClock) -> Non
     assert ring(tmp_path, clock).active_kid == first
 
 
+def test_a_new_key_is_published_at_once_and_signs_once_every_cache_has_it(tmp_path: Path,
+                                                                          clock: ManualClock) -> None:
+    keyring = ring(tmp_path, clock)
+    original = keyring.active_kid
+    new = keyring.rotate()
+    assert (new.state, new.until) == ("next", clock.now + SIGNING_DELAY)
+    assert SIGNING_DELAY >= JWKS_MAX_AGE
+    assert kids(keyring) == [original, new.kid]
+    assert keyring.active_kid == original
+
+    clock.advance(SIGNING_DELAY - 1)
+    assert [key.kid for key in keyring.signing_keys().keys] == [original]
+    clock.advance(1)
+    assert [key.kid for key in keyring.signing_keys().keys] == [new.kid]
+    assert [(s.kid, s.state, s.until) for s in keyring.describe()] == [
+        (original, "retiring", clock.now + TTL), (new.kid, "active", None)]
+
+    clock.advance(TTL - 1)  # a token the original signed last may still be live
+    assert kids(keyring) == [original, new.kid]
+    clock.advance(1)
+    assert kids(keyring) == [new.kid]
+
+
 def test_rotate_twice_publishes_three_keys_then_retires_the_old_ones(tmp_path: Path, clock: ManualClock) -> None:
     keyring = ring(tmp_path, clock)
     original = keyring.active_kid
     second = keyring.rotate()
     clock.advance(60)
     third = keyring.rotate()
-    assert keyring.active_kid == third
-    assert sorted(kids(keyring)) == sorted([original, second, third])
-
-    clock.advance(TTL - 60)  # the original was retired TTL seconds ago: nothing it signed lives
-    assert sorted(kids(keyring)) == sorted([second, third])
+    assert [(s.kid, s.state) for s in keyring.describe()] == [
+        (original, "active"), (second.kid, "next"), (third.kid, "next")]
+    clock.advance(SIGNING_DELAY - 60)
+    assert keyring.active_kid == second.kid
     clock.advance(60)
-    assert kids(keyring) == [third]
+    assert keyring.active_kid == third.kid
+    assert [s.state for s in keyring.describe()] == ["retiring", "retiring", "active"]
+
+    clock.advance(TTL - 60)  # the original stopped signing TTL seconds ago: nothing it signed lives
+    assert kids(keyring) == [second.kid, third.kid]
+    clock.advance(60)
+    assert kids(keyring) == [third.kid]
 
 
 def test_rotation_prunes_key_files_past_their_window(tmp_path: Path, clock: ManualClock) -> None:
     keyring = ring(tmp_path, clock)
     original = keyring.active_kid
     keyring.rotate()
-    clock.advance(TTL + 1)
+    clock.advance(SIGNING_DELAY + TTL)
     keyring.rotate()
     assert not (tmp_path / f"{original}.pem").exists()
     assert len(list(tmp_path.glob("*.pem"))) == 2
 
 
+def test_the_ring_logs_each_key_it_picks_up_and_each_new_signing_key(
+        tmp_path: Path, clock: ManualClock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="idp.keys")
+    server = ring(tmp_path, clock)
+    server.announce()  # at the start of serving
+    original = server.active_kid
+    new = ring(tmp_path, clock).rotate()  # another process: the CLI
+    assert server.active_kid == original
+    clock.advance(SIGNING_DELAY)
+    assert server.active_kid == new.kid
+    messages = [r.getMessage() for r in caplog.records if r.name == "idp.keys"]
+    assert f"signing key {original} picked up: active" in messages
+    assert any(m.startswith(f"signing key {new.kid} picked up: next, signs from ") for m in messages)
+    assert f"signing key {new.kid} is now active" in messages
+    assert sum(original in m for m in messages) == 1
+
+
+def test_a_ring_written_before_pre_publication_is_read_as_the_same_history(tmp_path: Path,
+                                                                           clock: ManualClock) -> None:
+    keyring = ring(tmp_path, clock)
+    old, older = keyring.active_kid, ring(tmp_path / "other", clock).active_kid
+    (tmp_path / f"{older}.pem").write_bytes((tmp_path / "other" / f"{older}.pem").read_bytes())
+    (tmp_path / "ring.json").write_text(json.dumps(
+        {"active": old, "keys": [older, old], "retired": {older: clock.now - 100}}))
+    legacy = ring(tmp_path, clock)
+    assert [(s.kid, s.state, s.until) for s in legacy.describe()] == [
+        (older, "retiring", clock.now - 100 + TTL), (old, "active", None)]
+    assert legacy.active_kid == old
+
+
 def test_signer_gets_only_the_active_key(tmp_path: Path, clock: ManualClock) -> None:
     keyring = ring(tmp_path, clock)
+    original = keyring.active_kid
     keyring.rotate()
     signing = keyring.signing_keys()
-    assert [key.kid for key in signing.keys] == [keyring.active_kid]
+    assert [key.kid for key in signing.keys] == [original]
 
 
 def test_a_token_signed_by_the_ring_verifies_with_pyjwt_against_the_jwks(tmp_path: Path, clock: ManualClock) -> None:
@@ -99,8 +159,9 @@ def test_a_running_ring_sees_a_rotation_made_by_another_process(tmp_path: Path, 
     server = ring(tmp_path, clock)
     cli = ring(tmp_path, clock)
     new = cli.rotate()
-    assert server.active_kid == new
-    assert new in kids(server)
+    assert new.kid in kids(server)
+    clock.advance(SIGNING_DELAY)
+    assert server.active_kid == new.kid
 
 
 def test_unreadable_ring_stops_the_start(tmp_path: Path, clock: ManualClock) -> None:
@@ -126,10 +187,13 @@ def test_a_keys_path_that_is_a_file_stops_the_start(tmp_path: Path, clock: Manua
         ring(tmp_path / "file", clock)
 
 
-def test_ring_file_names_the_active_key(tmp_path: Path, clock: ManualClock) -> None:
+def test_ring_file_lists_each_key_with_its_times(tmp_path: Path, clock: ManualClock) -> None:
     keyring = ring(tmp_path, clock)
+    first = keyring.active_kid
     new = keyring.rotate()
-    assert json.loads((tmp_path / "ring.json").read_text())["active"] == new
+    assert json.loads((tmp_path / "ring.json").read_text()) == {"keys": [
+        {"kid": first, "created": clock.now, "signs_from": clock.now},
+        {"kid": new.kid, "created": clock.now, "signs_from": clock.now + SIGNING_DELAY}]}
 
 
 def test_key_files_without_a_ring_are_not_silently_replaced(tmp_path: Path, clock: ManualClock) -> None:

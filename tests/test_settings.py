@@ -113,10 +113,24 @@ def test_bad_configuration_stops_serve_with_one_line(tmp_path: Path, env: dict[s
     assert len(lines) == 1 and lines[0].startswith("idp: configuration error:"), result.stderr
 
 
-def test_keys_rotate_command(tmp_path: Path) -> None:
-    first = _run_idp(tmp_path, {}, "keys", "rotate")
-    second = _run_idp(tmp_path, {}, "keys", "rotate")
-    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
-    published = second.stdout.split("published keys: ")[1].strip().split(", ")
-    assert len(published) == 3
-    assert second.stdout.startswith(f"active key: {published[-1]}")
+def test_keys_rotate_refuses_a_folder_without_a_ring_unless_told_to_create_one(tmp_path: Path) -> None:
+    refused = _run_idp(tmp_path, {}, "keys", "rotate")
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr == (f"idp: {tmp_path / 'keys'} holds no key ring (no ring.json): set IDP_KEYS_DIR "
+                              "to the server's keys folder, or pass --create to start a new ring there\n")
+    assert not (tmp_path / "keys").exists()
+
+    created = _run_idp(tmp_path, {}, "keys", "rotate", "--create")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith(f"keys folder: {tmp_path / 'keys'}\ncreated a new key ring; key ")
+    rotated = _run_idp(tmp_path, {}, "keys", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    lines = rotated.stdout.splitlines()
+    assert lines[0] == f"keys folder: {tmp_path / 'keys'}"
+    assert lines[1].startswith("added key ") and ": published now, signs from " in lines[1]
+
+    listed = json.loads(_run_idp(tmp_path, {}, "keys", "list", "--json").stdout)
+    assert listed["folder"] == str(tmp_path / "keys")
+    assert [key["state"] for key in listed["keys"]] == ["active", "next"]
+    assert listed["keys"][1]["kid"] == lines[1].split()[2].rstrip(":")
+    assert listed["keys"][0]["until"] == listed["keys"][1]["until"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from idp.keys import SIGNING_DELAY
 from tests.conftest import ManualClock
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}
@@ -74,10 +76,13 @@ async def test_jwks_is_public_and_cacheable(client: Client) -> None:
 async def test_jwks_follows_rotation(app: Quart, client: Client, clock: ManualClock) -> None:
     ring = app.extensions["idp"].keyring
     old = ring.active_kid
-    new = ring.rotate()
-    kids = {k["kid"] for k in (await (await client.get("/.well-known/jwks.json")).get_json())["keys"]}
+    new = ring.rotate().kid
+    response = await client.get("/.well-known/jwks.json")
+    kids = {k["kid"] for k in (await response.get_json())["keys"]}
     assert kids == {old, new}
-    clock.advance(app.extensions["idp"].settings.access_token_ttl)
+    # the new key signs only once every cache of this answer has expired
+    assert int(response.headers["Cache-Control"].split("max-age=")[1]) <= SIGNING_DELAY
+    clock.advance(SIGNING_DELAY + app.extensions["idp"].settings.access_token_ttl)
     kids = {k["kid"] for k in (await (await client.get("/.well-known/jwks.json")).get_json())["keys"]}
     assert kids == {new}
 
@@ -181,3 +186,16 @@ async def test_the_app_starts_while_the_database_is_down_and_becomes_ready(
         ready = await client.get("/readyz")
         assert ready.status_code == 200, await ready.get_json()
         assert await services.db["clients"].count_documents({}) > 0
+
+
+@pytest.fixture
+def info_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger="idp.keys")
+    return caplog
+
+
+async def test_the_server_logs_each_signing_key_it_starts_with(info_logs: pytest.LogCaptureFixture,
+                                                               app: Quart) -> None:
+    kid = app.extensions["idp"].keyring.active_kid
+    messages = [r.getMessage() for r in info_logs.get_records("setup") if r.name == "idp.keys"]
+    assert messages == [f"signing key {kid} picked up: active"]

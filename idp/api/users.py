@@ -54,8 +54,15 @@ def _user_response(user: User, status: int = 200) -> Response:
     return response
 
 
+def registration_closed() -> ApiError:
+    return ApiError(403, "registration_closed",
+                    "Self-registration is closed on this server: ask its administrator for an account.")
+
+
 @bp.post("/users")
 async def register() -> Response:
+    if not current_app.extensions["idp"].settings.registration_open:
+        raise registration_closed()  # before the body is read: nothing about it matters
     form = parse(Registration, await read_json_object())
     user = await _accounts().register(form, client_ip())
     response = _user_response(user, 201)

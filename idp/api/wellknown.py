@@ -14,12 +14,12 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify
 
 from idp.errors import ApiError
+from idp.keys import JWKS_MAX_AGE
 from idp.oauth.models import AUTH_METHODS, CONFIDENTIAL_METHODS
 from idp.openapi import document
 
 bp = Blueprint("wellknown", __name__)
 
-JWKS_MAX_AGE = 300
 GRANT_TYPES = ["password", "refresh_token", "client_credentials"]
 # public documents: any web page may read them (CONTRACT "Browser sign-in")
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
@@ -99,4 +99,5 @@ async def jwks() -> Response:
 
 @bp.get("/openapi.json")
 async def openapi() -> Response:
-    return jsonify(document(current_app.extensions["idp"].settings.issuer))
+    settings = current_app.extensions["idp"].settings
+    return jsonify(document(settings.issuer, settings.registration_open))

@@ -150,6 +150,10 @@ class SessionStore:
         result = await self._sessions.delete_many(query)
         return result.deleted_count
 
+    async def count_of(self, user_id: str, now: datetime) -> int:
+        """How many logins of a user are live (for an administrator; uses the user_id index)."""
+        return await self._sessions.count_documents({"user_id": text(user_id), "purge_at": {"$gt": now}})
+
     # -- rotation ------------------------------------------------------------------------
 
     async def claim_rotation(self, session: Session, now: datetime) -> bool:

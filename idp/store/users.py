@@ -97,6 +97,22 @@ class UserStore:
         doc = await self._credentials.find_one({"_id": text(email_key)})
         return Credentials.from_document(doc) if doc else None
 
+    async def by_ids(self, user_ids: list[str]) -> dict[str, User]:
+        """The users that exist among user_ids, by id (for an administrator's list)."""
+        cursor = self._users.find({"_id": {"$in": [text(user_id) for user_id in user_ids]}})
+        return {doc["_id"]: User.from_document(doc) async for doc in cursor}
+
+    async def list_credentials(self, prefix: str, after: str | None, limit: int) -> list[Credentials]:
+        """Credentials in e-mail-key order whose key starts with prefix, past `after`: a
+        range of `_id`, so paging costs the same on the first page and the thousandth."""
+        bounds: dict[str, str] = {"$gte": text(prefix)}
+        if after is not None and after >= prefix:
+            bounds = {"$gt": text(after)}
+        if prefix:
+            bounds["$lt"] = prefix + "\U0010ffff"
+        cursor = self._credentials.find({"_id": bounds}).sort("_id", 1).limit(limit)
+        return [Credentials.from_document(doc) async for doc in cursor]
+
     async def update_profile(self, user_id: str, changes: dict[str, Any], now: datetime) -> User | None:
         """Set name/email fields; the updated user, or None if the user is gone."""
         doc = await self._users.find_one_and_update(
