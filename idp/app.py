@@ -6,12 +6,13 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from pymongo.errors import PyMongoError
 from quart import Quart, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from idp import cors, csrf, errors, logs, pages
+from idp import audit, cors, csrf, errors, logs, metrics, pages
 from idp.accounts import Accounts
 from idp.api import health, oauth, users, wellknown
 from idp.bridge import Bridge
@@ -57,6 +58,7 @@ class Services:
     client_entries: list[ClientEntry]
     clock: Clock
     database_prepared: bool = False
+    metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
 
     @property
@@ -79,6 +81,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.register_blueprint(blueprint)
     errors.register(app)
     logs.install(app)
+    audit.install(app)
+    metrics.install(app)
     pages.install(app, settings)
     csrf.install(app, settings)
     cors.install(app, services.client_entries)
@@ -100,9 +104,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             # start the app before the database answers.
             log.error("database not ready at start (%s); retrying in the background", type(exc).__name__)
             services.preparing = asyncio.create_task(_keep_preparing(services))
+        if settings.metrics_address:
+            _serve_metrics(services, settings.metrics_address)
 
     @app.after_serving
     async def _stop() -> None:
+        if services.metrics_server is not None:
+            services.metrics_server.shutdown()
+            services.metrics_server.server_close()
         if services.preparing is not None:
             services.preparing.cancel()
         services.bridge.shutdown()
@@ -122,6 +131,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         return response
 
     return app
+
+
+def _serve_metrics(services: Services, address: tuple[str, int]) -> None:
+    """The listener of a process on its own; under `idp serve` the parent has it (idp.cli)."""
+    try:
+        services.metrics_server = metrics.serve(address, metrics.registry())
+    except OSError as exc:
+        # the app still serves: losing metrics must not take the service down
+        log.error("cannot serve metrics on IDP_METRICS_ADDR %s:%d: %s", *address, (exc.strerror or str(exc)).lower())
 
 
 async def _prepare_database(services: Services) -> None:
