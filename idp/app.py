@@ -72,6 +72,7 @@ class Services:
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> Quart:
     """Build the app; raises ConfigError (one line) when the configuration is unusable."""
     settings = settings or Settings.from_env()
+    logs.configure_logging_once()  # plain `hypercorn 'idp.app:create_app()'` logs as `idp serve` does
     app = Quart("idp", static_folder=None)  # idp.pages serves the stylesheet, operator's first
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
