@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     @app.after_serving
     async def _stop() -> None:
         if services.metrics_server is not None:
-            services.metrics_server.shutdown()
+            await asyncio.to_thread(services.metrics_server.shutdown)  # waits for its poll: not on the loop
             services.metrics_server.server_close()
         if services.preparing is not None:
             services.preparing.cancel()

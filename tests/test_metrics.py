@@ -4,6 +4,9 @@ workers summed by the parent."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -173,3 +176,18 @@ def test_idp_serve_sums_its_workers_on_one_listener(tmp_path: Path) -> None:
         assert not directory.exists()  # the parent cleans up after its workers
     finally:
         stop_server(process)
+
+
+def test_a_metrics_port_in_use_stops_idp_serve_with_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = "127.0.0.1:%d" % taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+        env.update({"IDP_PORT": str(free_port()), "IDP_KEYS_DIR": str(tmp_path / "keys"),
+                    "IDP_METRICS_ADDR": address})
+        result = subprocess.run([sys.executable, "-m", "idp.cli", "serve"], env=env, capture_output=True,
+                                text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]
+    assert errors == [f"idp: cannot serve metrics on {address}: address already in use"], result.stderr
