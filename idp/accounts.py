@@ -19,6 +19,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from idp.audit import audit
 from idp.bridge import Bridge
 from idp.clock import Clock, to_datetime
 from idp.credentials import PasswordCheck
@@ -80,6 +81,7 @@ class Accounts:
         except EmailTaken:
             await self._sessions.close_list(user.user_id)
             raise
+        audit("account.created", user_id=user.user_id)
         return user
 
     async def get(self, user_id: str) -> User:
@@ -116,11 +118,13 @@ class Accounts:
             profile["email_key"] = email_key
         if email_key != credentials.email_key:
             await self._users.move_credentials(credentials, email_key, password_hash, stamp)
+            audit("email.changed", user_id=credentials.user_id, sid=sid)
         elif form.password is not None:
             await self._users.set_credentials(email_key, {"password_hash": password_hash, "stamp": stamp})
         if form.password is not None:
             await self._sessions.restamp(credentials.user_id, stamp, keep_sid=sid)
             await self._sessions.end_all_of(credentials.user_id, keep_sid=sid)
+            audit("password.changed", user_id=credentials.user_id, sid=sid)
         return profile
 
     async def delete(self, user_id: str, current_password: str, client_ip: str) -> None:
@@ -136,6 +140,7 @@ class Accounts:
         await self._sessions.close_list(user.user_id)
         await self._sessions.end_all_of(user.user_id)
         await self._users.delete(user)
+        audit("account.deleted", user_id=user_id)
 
     async def _confirm_password(self, user: User, password: str, client_ip: str) -> Credentials:
         """Throttled like a login, since a stolen access token must not become an oracle."""

@@ -7,12 +7,13 @@ import logging
 import sys
 from dataclasses import dataclass
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from pymongo.errors import PyMongoError
 from quart import Quart, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from idp import cors, csrf, demo, errors, logs, pages
+from idp import audit, cors, csrf, demo, errors, logs, metrics, pages
 from idp.accounts import Accounts
 from idp.api import health, oauth, users, wellknown
 from idp.bridge import Bridge
@@ -58,6 +59,7 @@ class Services:
     client_entries: list[ClientEntry]
     clock: Clock
     database_prepared: bool = False
+    metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
 
     @property
@@ -71,6 +73,7 @@ class Services:
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> Quart:
     """Build the app; raises ConfigError (one line) when the configuration is unusable."""
     settings = settings or Settings.from_env()
+    logs.configure_logging_once()  # plain `hypercorn 'idp.app:create_app()'` logs as `idp serve` does
     app = Quart("idp", static_folder=None)  # idp.pages serves the stylesheet, operator's first
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
@@ -80,6 +83,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         app.register_blueprint(blueprint)
     errors.register(app)
     logs.install(app)
+    audit.install(app)
+    metrics.install(app)
     pages.install(app, settings)
     csrf.install(app, settings)
     cors.install(app, services.client_entries)
@@ -105,9 +110,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             # start the app before the database answers.
             log.error("database not ready at start (%s); retrying in the background", type(exc).__name__)
             services.preparing = asyncio.create_task(_keep_preparing(services))
+        if settings.metrics_address:
+            _serve_metrics(services, settings.metrics_address)
 
     @app.after_serving
     async def _stop() -> None:
+        if services.metrics_server is not None:
+            await asyncio.to_thread(services.metrics_server.shutdown)  # waits for its poll: not on the loop
+            services.metrics_server.server_close()
         if services.preparing is not None:
             services.preparing.cancel()
         services.bridge.shutdown()
@@ -127,6 +137,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         return response
 
     return app
+
+
+def _serve_metrics(services: Services, address: tuple[str, int]) -> None:
+    """The listener of a process on its own; under `idp serve` the parent has it (idp.cli)."""
+    try:
+        services.metrics_server = metrics.serve(address, metrics.registry())
+    except OSError as exc:
+        # the app still serves: losing metrics must not take the service down
+        log.error("cannot serve metrics on IDP_METRICS_ADDR %s:%d: %s", *address, (exc.strerror or str(exc)).lower())
 
 
 async def _prepare_database(services: Services) -> None:

@@ -23,6 +23,8 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from idp import metrics
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -97,7 +99,13 @@ def run_cpu_bound(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     pool = _cpu_pool.get(None)
     if pool is None:
         return func(*args, **kwargs)
-    return pool.submit(func, *args, **kwargs).result()
+    metrics.HASH_QUEUE.inc()  # the pool holds password hashes only: its queue is the hash queue
+    try:
+        future = pool.submit(metrics.timed_hash, func, *args, **kwargs)
+    except RuntimeError:  # the pool shut down: this hash never waits
+        metrics.HASH_QUEUE.dec()
+        raise
+    return future.result()
 
 
 def cpu_bound(func: Callable[P, T]) -> Callable[P, T]:

@@ -80,6 +80,8 @@ class WorkerConfig(Config):
 def _serve(settings: Settings) -> int:
     from hypercorn.run import run
 
+    from idp import metrics
+
     _prepare(settings)
     config = WorkerConfig()
     config.application_path = APPLICATION_PATH  # each worker builds its app from the environment
@@ -97,9 +99,19 @@ def _serve(settings: Settings) -> int:
         reason = (exc.strerror or str(exc)).lower()
         print(f"idp: cannot listen on {settings.host}:{settings.port}: {reason}", file=sys.stderr)
         return 1
+    try:
+        stop_metrics = metrics.start_for_workers(settings.metrics_address) if settings.metrics_address else None
+    except OSError as exc:
+        print(f"idp: cannot serve metrics on {settings.metrics_addr}: {(exc.strerror or str(exc)).lower()}",
+              file=sys.stderr)
+        return 1
     log.info("serving on %s with %d worker process(es), %s event loops",
              config.bind[0], config.workers, config.worker_class)
-    return run(config)
+    try:
+        return run(config)
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
 
 
 def _prepare(settings: Settings) -> None:

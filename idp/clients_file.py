@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import logging
 import re
 from datetime import datetime
 from pathlib import Path
@@ -13,11 +12,10 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from idp.audit import audit
 from idp.oauth.models import SCOPE_PATTERN, Client, secret_hash
 from idp.settings import ConfigError
 from idp.store.clients import ClientStore
-
-log = logging.getLogger(__name__)
 
 _CLIENT_ID = r"[\x21-\x7E]{1,128}"
 # RFC 8252 §7.1: a private-use scheme is a reverse domain name the app's owner controls,
@@ -146,8 +144,8 @@ def read_clients_file(path: Path) -> list[ClientEntry]:
 async def sync_clients(store: ClientStore, entries: list[ClientEntry], now: datetime) -> None:
     """The file is the source of truth: write its clients, and say which ones left it."""
     for client_id in await store.sync([entry.document() for entry in entries], now):
-        log.warning("client %s is no longer in IDP_CLIENTS_FILE: it and its tokens stop working",
-                    client_id, extra={"fields": {"event": "client.removed", "client_id": client_id}})
+        audit("client.removed", client_id=client_id,
+              reason="no longer in IDP_CLIENTS_FILE: it and its tokens stop working")
 
 
 def client_registry(entries: list[ClientEntry]) -> dict[str, Client]:

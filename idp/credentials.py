@@ -7,10 +7,11 @@ Authlib's hook, the account endpoints through Bridge.run_sync.
 
 from __future__ import annotations
 
+from idp.audit import audit
 from idp.bridge import wait
 from idp.passwords import hash_password, needs_rehash, verify_password
 from idp.store.users import Credentials, UserStore
-from idp.throttling import Throttle
+from idp.throttling import SlowDown, Throttle
 
 
 class PasswordCheck:
@@ -24,13 +25,25 @@ class PasswordCheck:
         An unknown e-mail and a locked account cost one argon2 verification, as a wrong
         password does, and get the same None.
         """
-        attempt = wait(self._throttle.begin_password_check(email_key, client_ip))
+        try:
+            attempt = wait(self._throttle.begin_password_check(email_key, client_ip))
+        except SlowDown:
+            audit("login.throttled")  # no user id: looking the account up would cost a round trip
+            raise
         credentials = wait(self._users.credentials(email_key))
         stored = credentials.password_hash if credentials and not credentials.locked else None
         if not verify_password(stored, password):
+            audit("login.failed", user_id=credentials and credentials.user_id, reason=_failure(credentials))
             return None
         assert credentials is not None and stored is not None
         wait(self._throttle.password_check_succeeded(attempt))
         if needs_rehash(stored):
             wait(self._users.set_password_hash_if_unchanged(credentials, hash_password(password)))
         return credentials
+
+
+def _failure(credentials: Credentials | None) -> str:
+    """Why a password check failed, for the audit line (never what was typed)."""
+    if credentials is None:
+        return "unknown_account"
+    return "account_locked" if credentials.locked else "wrong_password"

@@ -9,6 +9,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
+from idp import metrics
 from idp.throttling import SlowDown
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def register(app: Quart) -> None:
         if not database_unavailable(error):
             return await _unexpected(error)
         log.error("database unavailable: %s", type(error).__name__)
+        metrics.DATABASE_ERRORS.inc()
         return json_error(ApiError(
             503, "temporarily_unavailable", "The database is not answering; try again shortly.",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},

@@ -53,13 +53,29 @@ def _record_with_request_id(*args: Any, **kwargs: Any) -> logging.LogRecord:
     return record
 
 
+def _not_printed_already(record: logging.LogRecord) -> bool:
+    """False for a record whose own logger has a handler: plain Hypercorn gives its
+    `hypercorn.error` logger a plain-text handler of its own (after the app is loaded, so
+    the app cannot take it away), and the line must not be printed twice."""
+    return not logging.getLogger(record.name).handlers
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     """JSON lines on stderr for the whole process (used by `idp serve`)."""
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(_not_printed_already)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+def configure_logging_once(level: int = logging.INFO) -> None:
+    """JSON logs, unless something configured logging already (`idp serve`, a test
+    runner, an operator's logging config): the app factory's entry point for servers
+    that load it directly, such as plain Hypercorn."""
+    if not logging.getLogger().handlers:
+        configure_logging(level)
 
 
 def install(app: Quart) -> None:

@@ -69,6 +69,8 @@ class Settings:
     keep_alive_timeout: int = _variable(int, "seconds an idle keep-alive connection stays open", 75)
     self_registration: str = _variable(str, "open: anyone may POST /users; closed: accounts are made "
                                        "with idp users add", "open")
+    metrics_addr: str = _variable(str, "host:port of the Prometheus /metrics listener (e.g. 127.0.0.1:9100)", "",
+                                  shown="none (off)")
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -85,6 +87,7 @@ class Settings:
             )
         if self.self_registration not in ("open", "closed"):
             raise ConfigError(f"IDP_SELF_REGISTRATION must be open or closed, not {self.self_registration!r}")
+        self.metrics_address  # noqa: B018 (raises ConfigError for a malformed IDP_METRICS_ADDR)
         for f in fields(self):
             if f.metadata["kind"] is int and getattr(self, f.name) < 1:
                 raise ConfigError(f"IDP_{f.name.upper()} must be a positive integer")
@@ -101,6 +104,15 @@ class Settings:
     @property
     def registration_open(self) -> bool:
         return self.self_registration == "open"
+    def metrics_address(self) -> tuple[str, int] | None:
+        """(host, port) of the metrics listener, None when IDP_METRICS_ADDR is unset."""
+        if not self.metrics_addr:
+            return None
+        host, colon, port = self.metrics_addr.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"IDP_METRICS_ADDR must be host:port (e.g. 127.0.0.1:9100), not {self.metrics_addr!r}")
+        return host, int(port)
 
     @property
     def in_memory(self) -> bool:

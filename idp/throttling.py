@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from idp import metrics
 from idp.clock import Clock, to_datetime
 from idp.settings import Settings
 from idp.store.throttle import ThrottleStore, attempt_time
@@ -74,6 +75,7 @@ class Throttle:
         if len(in_window) <= limit:
             return attempt
         await self._store.forget(key, attempt)
+        metrics.THROTTLED.labels(key.partition(":")[0]).inc()
         raise SlowDown(self._retry_after(in_window[0], now))
 
     def _retry_after(self, oldest: datetime, now: datetime) -> int:

@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749 import InvalidClientError
 
+from idp.audit import bind
 from idp.oauth.models import Client
 from idp.oauth.requests import OAuthRequest
 
@@ -57,6 +58,7 @@ class ClientAuthenticator:
             raise _refused(f"client '{client.client_id}' may not use this endpoint: it accepts only "
                            f"{' or '.join(methods)}.")
         request.auth_method = presented.method
+        bind(client_id=client.client_id)  # every audit event of this request names the client
         return client
 
     def _verify(self, presented: _Presented) -> Client:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, grants
 
+from idp.audit import audit
 from idp.oauth.models import AUTH_METHODS, AuthenticatedUser, RefreshTokenRecord
 from idp.oauth.scopes import NarrowingRefresh
 
@@ -42,6 +43,7 @@ class RefreshTokenGrant(NarrowingRefresh, grants.RefreshTokenGrant):
             raise InvalidGrantError(UNKNOWN_REFRESH_TOKEN)
         if record.used:
             self.server.end_session(record.sid)
+            audit("refresh.reused", user_id=record.session.user_id, sid=record.sid)
             raise InvalidGrantError(REUSED)
         return record
 

@@ -17,6 +17,7 @@ from authlib.oauth2.rfc6749 import (
     InvalidClientError, InvalidGrantError, InvalidScopeError, UnsupportedGrantTypeError,
 )
 
+from idp.audit import audit
 from idp.bridge import wait
 from idp.credentials import PasswordCheck
 from idp.emails import lookup_key
@@ -118,12 +119,14 @@ class OAuthServer(AuthorizationServer):
             if not wait(self.tokens.rotate(previous, refresh_token)):
                 # another request rotated this token first: a replay, so the login ends
                 wait(self.tokens.end_session(previous.sid))
+                audit("refresh.reused", user_id=previous.session.user_id, sid=previous.sid)
                 raise InvalidGrantError(REUSED)
             return
         try:
             wait(self.tokens.start_session(request.user, request.client.client_id, token["scope"], refresh_token))
         except CredentialsChanged:
             raise InvalidGrantError(WRONG_CREDENTIALS) from None
+        audit("login.succeeded", user_id=request.user.user_id, sid=request.user.sid)
 
     def check_password(self, username: str, password: str, client_ip: str) -> AuthenticatedUser | None:
         try:
@@ -145,3 +148,7 @@ class OAuthServer(AuthorizationServer):
 
     def revoke(self, record: TokenRecord) -> None:
         wait(self.tokens.revoke(record))
+        if isinstance(record, RefreshTokenRecord):
+            audit("logout", user_id=record.session.user_id, sid=record.sid, ended="login")
+        else:
+            audit("logout", user_id=record.claims.get("sub"), sid=record.claims.get("sid"), ended="access_token")

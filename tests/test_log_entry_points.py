@@ -1,0 +1,61 @@
+"""The app factory logs as `idp serve` does, whoever loads it: plain Hypercorn included."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from idp.app import create_app
+from idp.keys import KeyRing
+from idp.settings import Settings
+from tests.conftest import free_port, stop_server
+
+
+def test_plain_hypercorn_with_two_workers_writes_json_and_access_logs(tmp_path: Path) -> None:
+    KeyRing(tmp_path / "keys", 900).load()  # the first key, made once (`idp serve` does it in its parent)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update({"IDP_KEYS_DIR": str(tmp_path / "keys"), "IDP_DB_TIMEOUT": "1",
+                "IDP_MONGO_URI": f"mongodb://127.0.0.1:{free_port()}/"})  # no database needed
+    with open(tmp_path / "server.log", "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hypercorn", "idp.app:create_app()", "--workers", "2", "--bind",
+             f"127.0.0.1:{port}"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "plain-1"},
+                             timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        time.sleep(0.5)  # the access line is written after the answer
+        lines = [line for line in (tmp_path / "server.log").read_text().splitlines() if line.strip()]
+    finally:
+        stop_server(process)  # type: ignore[arg-type]
+
+    ours = [json.loads(line) for line in lines if line.startswith("{")]
+    theirs = [line for line in lines if not line.startswith("{")]
+    # both workers configured the JSON logs: each says, in JSON, that the database is not there
+    assert sum(entry["message"].startswith("database not ready") for entry in ours) == 2, lines
+    access = [entry for entry in ours if entry["logger"] == "idp.access" and entry.get("request_id") == "plain-1"]
+    assert access and access[0]["path"] == "/healthz" and access[0]["status"] == 200
+    # Hypercorn's own two start lines keep its format, printed once each, not twice
+    assert len(theirs) == 2 and all("Running on http://" in line for line in theirs), lines
+    assert not any(entry["logger"] == "hypercorn.error" for entry in ours)
+
+
+def test_the_factory_keeps_a_logging_set_up_already(tmp_path: Path) -> None:
+    root = logging.getLogger()
+    handlers = list(root.handlers)  # pytest's own
+    assert handlers
+    create_app(Settings(keys_dir=tmp_path / "keys")).extensions["idp"].bridge.shutdown()
+    assert root.handlers == handlers
