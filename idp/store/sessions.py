@@ -67,6 +67,9 @@ class Session:
     secret_hash: str
     used_hashes: tuple[str, ...]
     revoked_jtis: frozenset[str]
+    # a browser session only (idp.oauth.browser): the credentials stamp its password
+    # check saw, which the codes it issues carry on to the logins they start
+    stamp: str | None = None
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Session:
@@ -83,10 +86,11 @@ class Session:
             secret_hash=doc["secret_hash"],
             used_hashes=tuple(doc.get("used_hashes", ())),
             revoked_jtis=frozenset(doc.get("revoked_jtis", ())),
+            stamp=doc.get("stamp"),
         )
 
     def document(self) -> dict[str, Any]:
-        return {
+        doc = {
             "_id": self.sid,
             "user_id": self.user_id,
             "client_id": self.client_id,
@@ -100,6 +104,9 @@ class Session:
             "used_hashes": list(self.used_hashes),
             "revoked_jtis": sorted(self.revoked_jtis),
         }
+        if self.stamp is not None:
+            doc["stamp"] = self.stamp
+        return doc
 
 
 @dataclass(frozen=True)
@@ -146,6 +153,22 @@ class SessionStore:
             query["_id"] = {"$ne": text(keep_sid)}
         result = await self._sessions.delete_many(query)
         return result.deleted_count
+
+    # -- browser sessions ----------------------------------------------------------------
+
+    async def note_started(self, browser_sid: str, sid: str) -> bool:
+        """Record on a browser session a login that one of its codes started, so that
+        logging out of the browser ends it too; False if the browser session has ended."""
+        result = await self._sessions.update_one({"_id": text(browser_sid)}, {"$addToSet": {"started": sid}})
+        return result.matched_count == 1
+
+    async def end_browser_session(self, browser_sid: str) -> None:
+        """End a browser session and the logins its codes started."""
+        doc = await self._sessions.find_one({"_id": text(browser_sid)}, {"started": 1})
+        if doc is None:
+            return
+        # ended first: a login noted after this read finds the session gone and ends itself
+        await self.end_many([browser_sid, *doc.get("started", ())])
 
     # -- rotation ------------------------------------------------------------------------
 
