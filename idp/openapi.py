@@ -68,7 +68,7 @@ def _paths() -> dict[str, Any]:
                             "responses": {"200": _json("Ready"), "503": _json("Not ready")}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json("OpenAPI 3.1")}}},
         "/oauth/token": {"post": {
-            "summary": "Token endpoint (RFC 6749): password, refresh_token, client_credentials",
+            "summary": "Token endpoint (RFC 6749): authorization_code (with PKCE), password, refresh_token, client_credentials",
             "security": _CLIENT_AUTH,
             "requestBody": _body(schemas.TokenForm, FORM),
             "responses": {"200": _json("Tokens", schemas.TokenResponse), **_errors(400, 401, 413, 429)},

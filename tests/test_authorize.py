@@ -20,10 +20,15 @@ from tests.conftest import CLIENTS, ManualClock
 from tests.helpers import PASSWORD, bearer, login, post_form, refresh, register
 
 
+# redirect URIs registered, but not the authorization_code grant
+LEGACY = {"client_id": "legacy", "client_secret": None, "token_endpoint_auth_method": "none",
+          "grant_types": ["password"], "scope": "account", "redirect_uris": ["https://legacy.example.com/cb"]}
+
+
 @pytest.fixture
 def clients_file(tmp_path: Path) -> Path:
     path = tmp_path / "clients.json"
-    path.write_text(json.dumps(CLIENTS + BROWSER_CLIENTS))
+    path.write_text(json.dumps(CLIENTS + BROWSER_CLIENTS + [LEGACY]))
     return path
 
 
@@ -301,9 +306,15 @@ async def test_a_parameter_sent_twice_is_refused(client: Client) -> None:
     assert response.status_code == 400 and "Location" not in response.headers
 
 
-async def test_a_client_without_the_code_grant_is_unauthorized(client: Client) -> None:
+async def test_a_client_without_the_code_grant_is_unauthorized(client: Client, ann: dict) -> None:
     response = await client.get(authorize_url(authorize_params("web", redirect_uri=None, scope=None)))
     assert response.status_code == 400  # "web" has no redirect URI: nowhere to send the error
+    params = authorize_params("legacy", redirect_uri="https://legacy.example.com/cb", scope=None)
+    assert answer(await client.get(authorize_url(params)))["error"] == "unauthorized_client"
+    # nor can it redeem a code of its own at the token endpoint
+    refused = await post_form(client, "/oauth/token", {"grant_type": "authorization_code", "code": "x" * 43,
+                                                      "code_verifier": "y" * 43, "client_id": "legacy"})
+    assert (await refused.get_json())["error"] == "unauthorized_client"
 
 
 # -- the code at the token endpoint ---------------------------------------------------------------------
@@ -394,3 +405,9 @@ async def test_sign_up_needs_a_valid_request_and_csrf(client: Client) -> None:
                                                          "email": "bo@example.com", "password": PASSWORD})
     assert response.status_code == 400
     await register(client, "bo@example.com")  # nothing was made by the refused form
+
+
+async def test_request_values_are_escaped_in_the_pages(client: Client) -> None:
+    hostile = '"><script>alert(1)</script>'
+    status, text = await _page(client, authorize_params("webapp", state=hostile, login_hint=hostile))
+    assert status == 200 and "<script>" not in text and "&lt;script&gt;" in text

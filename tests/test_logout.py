@@ -99,3 +99,14 @@ async def test_a_forged_or_foreign_hint_is_refused(client: Client, ann: dict) ->
 
 def _query(**params: str) -> str:
     return urlencode(params)
+
+
+async def test_logout_after_signing_in_again_still_ends_the_earlier_logins(client: Client, ann: dict) -> None:
+    """prompt=login makes a new browser session; the logins of the one it replaced must
+    still end at logout."""
+    first = await tokens_for(client, "spa")
+    again = await tokens_for(client, "webapp", prompt="login")
+    response = await client.get("/oauth/logout?" + _query(id_token_hint=again["id_token"]))
+    assert response.status_code == 200
+    for body in (first, again):
+        assert (await client.get("/oauth/userinfo", headers=bearer(body["access_token"]))).status_code == 401

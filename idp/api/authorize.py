@@ -204,9 +204,8 @@ async def _signed_in(auth_request: AuthorizationRequest, user_id: str, stamp: st
         cookie, browser = await services.browser.start(user_id, stamp)
     except CredentialsChanged:
         return await _login_page(auth_request, error=WRONG_CREDENTIALS)
-    if previous is not None:
-        # one browser, one session: the one signed in now replaces it
-        await services.tokens.end_session(previous.sid)
+    if previous is not None and previous.sid != browser.sid:
+        await services.browser.replace(previous, browser)
     response = await _proceed(_after_login(auth_request), browser, signed_in_now=True)
     _set_session_cookie(response, cookie)
     return response

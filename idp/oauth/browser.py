@@ -52,5 +52,14 @@ class BrowserSessions:
         """Sign the browser out: its session, and the logins its codes started."""
         await self._sessions.end_browser_session(session.sid)
 
+    async def replace(self, previous: Session, current: Session) -> None:
+        """The browser signed in again: the same person's new session takes over the logins
+        the previous one started; another person's previous session just ends (the logins
+        it gave to apps stay theirs)."""
+        if previous.user_id == current.user_id:
+            await self._sessions.hand_over_started(previous.sid, current.sid)
+        else:
+            await self._sessions.end(previous.sid)
+
     async def note_started(self, browser_sid: str, sid: str) -> bool:
         return await self._sessions.note_started(browser_sid, sid)

@@ -162,6 +162,16 @@ class SessionStore:
         result = await self._sessions.update_one({"_id": text(browser_sid)}, {"$addToSet": {"started": sid}})
         return result.matched_count == 1
 
+    async def hand_over_started(self, from_sid: str, to_sid: str) -> None:
+        """A browser session replaced by a new one of the same person (a fresh password
+        check for prompt=login or max_age) hands it the logins it started, so that logging
+        out still ends them; then it ends."""
+        doc = await self._sessions.find_one({"_id": text(from_sid)}, {"started": 1})
+        started = doc.get("started", []) if doc else []
+        if started:
+            await self._sessions.update_one({"_id": text(to_sid)}, {"$addToSet": {"started": {"$each": started}}})
+        await self.end(from_sid)
+
     async def end_browser_session(self, browser_sid: str) -> None:
         """End a browser session and the logins its codes started."""
         doc = await self._sessions.find_one({"_id": text(browser_sid)}, {"started": 1})
