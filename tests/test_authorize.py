@@ -7,7 +7,6 @@ import html
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from quart.typing import TestClientProtocol as Client

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from quart import Blueprint, Quart, Response, jsonify
 from quart.typing import TestClientProtocol as Client
 
 from idp.clients_file import ClientEntry
