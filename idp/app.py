@@ -15,17 +15,22 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp import audit, cors, csrf, demo, errors, logs, metrics, pages
 from idp.accounts import Accounts
-from idp.api import health, oauth, users, wellknown
+from idp.api import authorize, health, oauth, users, wellknown
 from idp.bridge import Bridge
 from idp.clients_file import ClientEntry, client_registry, read_clients_file, sync_clients
 from idp.clock import Clock, system_clock, to_datetime
 from idp.credentials import PasswordCheck
 from idp.keys import KeyRing
+from idp.oauth.browser import BrowserSessions
+from idp.oauth.codes import Codes
+from idp.oauth.oidc import IdTokens
 from idp.oauth.server import OAuthServer
 from idp.oauth.service import TokenService
 from idp.oauth.tokens import AccessTokenDecoder, AccessTokenGenerator
 from idp.settings import Settings
 from idp.store.clients import ClientStore
+from idp.store.codes import CodeStore
+from idp.store.consents import ConsentStore
 from idp.store.migrations import migrate
 from idp.store.mongo import Database, connect, ensure_indexes
 from idp.store.sessions import SessionStore
@@ -58,13 +63,17 @@ class Services:
     clients: ClientStore
     client_entries: list[ClientEntry]
     clock: Clock
+    password_check: PasswordCheck
+    browser: BrowserSessions
+    codes: Codes
+    consents: ConsentStore
     database_prepared: bool = False
     metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
 
     @property
     def scopes_supported(self) -> list[str]:
-        scopes = {"account"}
+        scopes = {"account", "openid", "profile", "email"}
         for entry in self.client_entries:
             scopes.update(entry.scope.split())
         return sorted(scopes)
@@ -79,7 +88,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["idp"] = services = _build_services(settings, clock)
 
-    for blueprint in (wellknown.bp, health.bp, oauth.bp, users.bp):
+    for blueprint in (wellknown.bp, health.bp, oauth.bp, users.bp, authorize.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     logs.install(app)
@@ -183,6 +192,9 @@ def _build_services(settings: Settings, clock: Clock) -> Services:
     decoder = AccessTokenDecoder(settings.issuer, settings.audience, keyring)
     tokens = TokenService(sessions, client_registry(entries), decoder, settings, clock)
     generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock)
+    browser = BrowserSessions(tokens, sessions)
+    codes = Codes(CodeStore(db), tokens, browser)
+    id_tokens = IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock)
     return Services(
         settings=settings,
         db=db,
@@ -190,10 +202,14 @@ def _build_services(settings: Settings, clock: Clock) -> Services:
         keyring=keyring,
         bridge=bridge,
         tokens=tokens,
-        oauth=OAuthServer(tokens, password_check, generator),
+        oauth=OAuthServer(tokens, password_check, generator, codes, id_tokens),
         accounts=Accounts(users, sessions, throttle, password_check, bridge, clock),
         clients=ClientStore(db),
         client_entries=entries,
         clock=clock,
+        password_check=password_check,
+        browser=browser,
+        codes=codes,
+        consents=ConsentStore(db),
     )
 

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from idp.audit import audit
+from idp.oauth.browser import BROWSER
 from idp.oauth.models import SCOPE_PATTERN, Client, secret_hash
 from idp.settings import ConfigError
 from idp.store.clients import ClientStore
@@ -89,6 +90,8 @@ class ClientEntry(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientEntry:
+        if self.client_id == BROWSER:
+            raise ValueError(f"client_id {BROWSER!r} is reserved for browser sessions")
         public = self.token_endpoint_auth_method == "none"
         if public and self.client_secret is not None:
             raise ValueError("a public client (auth method none) has no client_secret")

@@ -72,8 +72,8 @@ def _paths(registration_open: bool) -> dict[str, Any]:
     return {
         "/.well-known/oauth-authorization-server": metadata,
         "/.well-known/openid-configuration": {"get": {
-            "summary": "OpenID Connect discovery: 404 until this server issues ID tokens",
-            "responses": {"404": _json("Not an OpenID Provider yet", schemas.ErrorBody)}}},
+            "summary": "OpenID Connect Discovery 1.0 provider metadata",
+            "responses": {"200": _json("The provider metadata")}}},
         "/.well-known/jwks.json": {"get": {"summary": "The public signing keys (RFC 7517)",
                                            "responses": {"200": _json("The JWK Set")}}},
         "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json("Running")}}},
@@ -81,7 +81,7 @@ def _paths(registration_open: bool) -> dict[str, Any]:
                             "responses": {"200": _json("Ready"), "503": _json("Not ready")}}},
         "/openapi.json": {"get": {"summary": "This document", "responses": {"200": _json("OpenAPI 3.1")}}},
         "/oauth/token": {"post": {
-            "summary": "Token endpoint (RFC 6749): password, refresh_token, client_credentials",
+            "summary": "Token endpoint (RFC 6749): authorization_code (with PKCE), password, refresh_token, client_credentials",
             "security": _CLIENT_AUTH,
             "requestBody": _body(schemas.TokenForm, FORM),
             "responses": {"200": _json("Tokens", schemas.TokenResponse), **_errors(400, 401, 413, 429)},
@@ -98,6 +98,13 @@ def _paths(registration_open: bool) -> dict[str, Any]:
             "requestBody": _body(schemas.TokenForm7009, FORM),
             "responses": {"200": _json("Token state", schemas.Introspection), **_errors(400, 401, 413)},
         }},
+        "/oauth/userinfo": {
+            method: {"summary": "OpenID Connect userinfo (OIDC Core §5.3), for a token with the openid scope",
+                     "security": _USER_AUTH,
+                     "responses": {"200": _json("The claims the token's scope allows"),
+                                   **_errors(401, 403, *((413,) if method == "post" else ()))}}
+            for method in ("get", "post")
+        },
         "/users": {"post": _registration(registration_open, user)},
         "/users/me": {
             "get": {"summary": "Read one's account", "security": _USER_AUTH,

@@ -153,6 +153,9 @@ class TokenForm(BaseModel):
     username: str | None = None
     password: str | None = None
     refresh_token: str | None = None
+    code: str | None = None
+    redirect_uri: str | None = None
+    code_verifier: str | None = None
     scope: str | None = None
     client_id: str | None = None
     client_secret: str | None = None
@@ -163,6 +166,7 @@ class TokenResponse(BaseModel):
     token_type: str
     expires_in: int
     refresh_token: str | None = None
+    id_token: str | None = None
     scope: str
 
 

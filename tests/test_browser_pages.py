@@ -112,8 +112,7 @@ def test_pages_refuse_to_be_framed(browser_page: Any, base: str, other_origin: s
 
 
 @pytest.mark.parametrize("name, path, viewport", [
-    ("login", "/_test/login", None),
-    ("consent", "/_test/consent", None),
+    # login.png and consent.png come from the real flow (test_browser_sign_in.py)
     ("login-phone", "/_test/login?email=ann@example.com&error=The+e-mail+or+password+is+not+right.", PHONE),
     ("consent-phone", "/_test/consent", PHONE),
 ])

@@ -124,3 +124,10 @@ def test_default_redirect_uri_only_when_exactly_one_is_registered() -> None:
     assert client("https://a.example.com/cb").get_default_redirect_uri() == "https://a.example.com/cb"
     assert client("https://a.example.com/1", "https://a.example.com/2").get_default_redirect_uri() is None
     assert client().get_default_redirect_uri() is None
+
+
+def test_the_browser_sessions_client_id_is_reserved(tmp_path: Path) -> None:
+    """Browser sessions are logins of client `~browser`: a real client of that name would
+    make their cookies work as its refresh tokens."""
+    with pytest.raises(ConfigError, match="client_id '~browser' is reserved"):
+        _read(tmp_path, _app(client_id="~browser", redirect_uris=["https://app.example.com/cb"]))

@@ -8,6 +8,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from idp.settings import Settings
+from tests.authorize_flow import MINE, answer, authorize_params, authorize_url, pkce, redeem, sign_in
 from tests.conftest import TEST_MONGO_URI
 from tests.helpers import (
     basic, bearer, introspect, login, password_grant, post_form, refresh, revoke,
@@ -82,3 +83,21 @@ async def test_the_counter_counts(client: Client, ann: dict, trips: RoundTrips) 
     with trips.measure() as commands:
         await login(client)
     assert len(commands) >= 4
+
+
+@pytest.mark.parametrize("clients_file", [[MINE]], indirect=True)
+async def test_browser_sign_in_reaches_everything_by_id(client: Client, ann: dict, trips: RoundTrips) -> None:
+    """A signed-in browser asking for a code, and the code's redemption: one read of the
+    browser session and one insert of the code; then find the code, claim it, store and
+    enrol the login, settle the code, note the login on the browser session, check for a
+    replay."""
+    verifier, challenge = pkce()
+    await sign_in(client, authorize_params("mine"))
+    with trips.measure() as commands:
+        code = answer(await client.get(authorize_url(authorize_params("mine", challenge))))["code"]
+    assert len(commands) <= 2, commands
+    assert trips.all_by_id(), trips.filters
+    with trips.measure() as commands:
+        assert (await redeem(client, code, verifier, "mine")).status_code == 200
+    assert len(commands) <= 8, commands
+    assert trips.all_by_id(), trips.filters

@@ -144,7 +144,8 @@ async def test_malformed_scope_is_invalid_scope(client: Client, ann: dict, scope
 
 
 async def test_unsupported_grant_type(client: Client) -> None:
-    response = await post_form(client, "/oauth/token", {"grant_type": "authorization_code", "client_id": "web"})
+    response = await post_form(client, "/oauth/token", {"grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                                                       "client_id": "web"})
     assert response.status_code == 400
     assert (await response.get_json())["error"] == "unsupported_grant_type"
 

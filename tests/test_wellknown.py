@@ -20,6 +20,9 @@ METADATA_MEMBERS = {
     "grant_types_supported", "token_endpoint_auth_methods_supported",
     "revocation_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported",
     "scopes_supported", "response_types_supported", "service_documentation",
+    # browser sign-in
+    "authorization_endpoint", "userinfo_endpoint", "end_session_endpoint", "response_modes_supported",
+    "code_challenge_methods_supported", "authorization_response_iss_parameter_supported",
 }
 
 
@@ -35,22 +38,39 @@ async def test_metadata_lists_every_endpoint(client: Client) -> None:
     assert meta["jwks_uri"] == f"{issuer}/.well-known/jwks.json"
     assert meta["revocation_endpoint"] == f"{issuer}/oauth/revoke"
     assert meta["introspection_endpoint"] == f"{issuer}/oauth/introspect"
-    assert meta["grant_types_supported"] == ["password", "refresh_token", "client_credentials"]
+    assert meta["grant_types_supported"] == ["authorization_code", "password", "refresh_token", "client_credentials"]
     all_methods = {"none", "client_secret_basic", "client_secret_post"}
     assert set(meta["token_endpoint_auth_methods_supported"]) == all_methods
     assert set(meta["revocation_endpoint_auth_methods_supported"]) == all_methods
     assert set(meta["introspection_endpoint_auth_methods_supported"]) == {"client_secret_basic", "client_secret_post"}
     assert {"account", "read", "write", "profile"} <= set(meta["scopes_supported"])
-    assert meta["response_types_supported"] == []
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["authorization_endpoint"] == f"{issuer}/oauth/authorize"
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
     assert meta["service_documentation"] == f"{issuer}/openapi.json"
 
 
-async def test_openid_configuration_is_json_404_until_id_tokens_exist(client: Client) -> None:
+async def test_openid_configuration_has_every_member_oidc_discovery_requires(client: Client) -> None:
+    """OIDC Discovery 1.0 §3: the REQUIRED members, with the values the contract names."""
     response = await client.get("/.well-known/openid-configuration")
-    assert response.status_code == 404
-    assert response.mimetype == "application/json"
-    body = await response.get_json()
-    assert body["error"] == "not_found" and "oauth-authorization-server" in body["error_description"]
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    doc = await response.get_json()
+    issuer = "http://127.0.0.1:8000"
+    required = {"issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
+                "subject_types_supported", "id_token_signing_alg_values_supported"}
+    assert required <= doc.keys()
+    assert doc["issuer"] == issuer
+    assert doc["response_types_supported"] == ["code"]
+    assert doc["subject_types_supported"] == ["public"]
+    assert doc["id_token_signing_alg_values_supported"] == ["RS256"]
+    assert doc["userinfo_endpoint"] == f"{issuer}/oauth/userinfo"
+    assert doc["end_session_endpoint"] == f"{issuer}/oauth/logout"
+    assert "openid" in doc["scopes_supported"]  # §3: SHOULD, and strict libraries check it
+    assert doc["request_uri_parameter_supported"] is False  # its default, true, would be a lie
+    meta = await (await client.get("/.well-known/oauth-authorization-server")).get_json()
+    assert {k: v for k, v in doc.items() if k in meta} == meta
 
 
 @pytest.mark.parametrize("settings_overrides", [{"port": 8600}])

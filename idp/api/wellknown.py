@@ -13,14 +13,13 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, jsonify
 
-from idp.errors import ApiError
-from idp.keys import JWKS_MAX_AGE
+from idp.keys import ALGORITHM, JWKS_MAX_AGE
 from idp.oauth.models import AUTH_METHODS, CONFIDENTIAL_METHODS
 from idp.openapi import document
 
 bp = Blueprint("wellknown", __name__)
 
-GRANT_TYPES = ["password", "refresh_token", "client_credentials"]
+GRANT_TYPES = ["authorization_code", "password", "refresh_token", "client_credentials"]
 # public documents: any web page may read them (CONTRACT "Browser sign-in")
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
 _EXTENSION = "idp.wellknown"
@@ -31,18 +30,40 @@ def metadata(issuer: str, scopes: list[str]) -> dict[str, Any]:
     registration, which this server does not offer (user sign-up is POST /users)."""
     return {
         "issuer": issuer,
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
         "token_endpoint": f"{issuer}/oauth/token",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "userinfo_endpoint": f"{issuer}/oauth/userinfo",
+        "end_session_endpoint": f"{issuer}/oauth/logout",
         "grant_types_supported": GRANT_TYPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_METHODS),
         "scopes_supported": scopes,
-        # no authorization endpoint: no response type is supported
-        "response_types_supported": [],
         "service_documentation": f"{issuer}/openapi.json",
+    }
+
+
+def openid_configuration(issuer: str, scopes: list[str]) -> dict[str, Any]:
+    """OpenID Connect Discovery 1.0 §3: the RFC 8414 members plus every REQUIRED one, and
+    explicit answers where the spec's defaults would claim support this server lacks
+    (request_uri_parameter_supported defaults to true)."""
+    return {
+        **metadata(issuer, scopes),
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [ALGORITHM],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
+                             "azp", "name", "email", "email_verified"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
     }
 
 
@@ -51,6 +72,7 @@ class _Prepared:
     """One app's serialised answers."""
 
     metadata: bytes
+    openid_configuration: bytes
     jwks: bytes = b""
     jwks_version: tuple[str, ...] | None = None
 
@@ -59,7 +81,8 @@ def _prepared() -> _Prepared:
     prepared: _Prepared | None = current_app.extensions.get(_EXTENSION)
     if prepared is None:
         services = current_app.extensions["idp"]
-        prepared = _Prepared(_dumps(metadata(services.settings.issuer, services.scopes_supported)))
+        issuer, scopes = services.settings.issuer, services.scopes_supported
+        prepared = _Prepared(_dumps(metadata(issuer, scopes)), _dumps(openid_configuration(issuer, scopes)))
         current_app.extensions[_EXTENSION] = prepared
     return prepared
 
@@ -78,12 +101,8 @@ async def authorization_server_metadata() -> Response:
 
 
 @bp.get("/.well-known/openid-configuration")
-async def openid_configuration() -> Response:
-    """404 until this server issues ID tokens: a document without the members OpenID
-    Connect Discovery requires would be refused by strict OIDC libraries."""
-    raise ApiError(404, "not_found", "This server is not an OpenID Provider (it issues no ID tokens); "
-                                     "its OAuth metadata is at /.well-known/oauth-authorization-server.",
-                   headers=PUBLIC_HEADERS)
+async def openid_configuration_document() -> Response:
+    return _json(_prepared().openid_configuration)
 
 
 @bp.get("/.well-known/jwks.json")

@@ -16,15 +16,18 @@ from authlib.oauth2 import AuthorizationServer, OAuth2Error
 from authlib.oauth2.rfc6749 import (
     InvalidClientError, InvalidGrantError, InvalidScopeError, UnsupportedGrantTypeError,
 )
+from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.audit import audit
 from idp.bridge import wait
 from idp.credentials import PasswordCheck
 from idp.emails import lookup_key
 from idp.oauth.client_auth import ClientAuthenticator, uses_basic
+from idp.oauth.codes import AuthorizationCodeGrant, CodeRecord, Codes
 from idp.oauth.endpoints import Introspection, Revocation
 from idp.oauth.grants import REUSED, WRONG_CREDENTIALS, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
 from idp.oauth.models import SCOPE_PATTERN, AuthenticatedUser, Client, RefreshTokenRecord
+from idp.oauth.oidc import IdTokens
 from idp.oauth.requests import OAuthRequest
 from idp.oauth.service import CredentialsChanged, TokenRecord, TokenService
 from idp.oauth.tokens import AccessTokenGenerator, new_session_id
@@ -59,15 +62,24 @@ class MissingGrantTypeError(UnsupportedGrantTypeError):
         return "Missing 'grant_type' in request."
 
 
+class S256Only(CodeChallenge):
+    """PKCE with S256 only (RFC 9700 §2.1.1); the authorization endpoint refuses `plain`."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+
 class OAuthServer(AuthorizationServer):
-    def __init__(self, tokens: TokenService, password_check: PasswordCheck, generator: AccessTokenGenerator) -> None:
+    def __init__(self, tokens: TokenService, password_check: PasswordCheck, generator: AccessTokenGenerator,
+                 codes: Codes, id_tokens: IdTokens) -> None:
         super().__init__()
         self._authenticate_client = ClientAuthenticator(self.query_client)
         self.tokens = tokens
+        self.codes = codes
         self._password_check = password_check
         self.register_token_generator("default", generator)
         for grant in (PasswordGrant, RefreshTokenGrant, ClientCredentialsGrant):
             self.register_grant(grant)
+        self.register_grant(AuthorizationCodeGrant, [S256Only(required=True), id_tokens])
         self.register_endpoint(Revocation)
         self.register_endpoint(Introspection)
 
@@ -111,6 +123,9 @@ class OAuthServer(AuthorizationServer):
         return self.tokens.client(client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuthRequest) -> None:
+        if isinstance(request.authorization_code, CodeRecord):
+            wait(self.codes.start_login(request.authorization_code, request.user, token))
+            return
         refresh_token = token.get("refresh_token")
         if refresh_token is None:
             return
@@ -136,6 +151,12 @@ class OAuthServer(AuthorizationServer):
         if credentials is None:
             return None
         return AuthenticatedUser(credentials.user_id, new_session_id(), credentials.stamp)
+
+    def find_code(self, code: str) -> CodeRecord | None:
+        return wait(self.codes.find(code))
+
+    def redeem_code(self, record: CodeRecord) -> AuthenticatedUser:
+        return wait(self.codes.redeem(record))
 
     def find_refresh_token(self, token: str) -> RefreshTokenRecord | None:
         return wait(self.tokens.refresh_record(token))

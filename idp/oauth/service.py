@@ -51,17 +51,20 @@ class TokenService:
     # -- logins and refresh tokens -----------------------------------------------------
 
     async def start_session(self, user: AuthenticatedUser, client_id: str, scope: str, refresh_token: str) -> None:
-        """Store a login with its first refresh token, then add it to its user's list.
+        """Store a login with its first refresh token, then add it to its user's list."""
+        await self.store_login(self.new_session(user.user_id, client_id, scope, refresh_token), user.stamp)
+
+    async def store_login(self, session: Session, stamp: str | None) -> None:
+        """Store a login, then add it to its user's list.
 
         Storing first and checking the credentials stamp after closes the race with a
         password change or deletion (which change the stamp first and end the user's
         logins after): however the two interleave, a login made with the old password
         does not survive. Raises CredentialsChanged when this login lost that race.
         """
-        session = self.new_session(user.user_id, client_id, scope, refresh_token)
         await self._sessions.create(session)
-        enrolment = await self._sessions.enrol(user.user_id, session.sid, self._settings.max_sessions_per_user)
-        if enrolment.stamp is None or enrolment.stamp != user.stamp:
+        enrolment = await self._sessions.enrol(session.user_id, session.sid, self._settings.max_sessions_per_user)
+        if enrolment.stamp is None or enrolment.stamp != stamp:
             await self._sessions.end(session.sid)
             raise CredentialsChanged()
         await self._sessions.end_many(list(enrolment.evicted))

@@ -136,7 +136,7 @@ async def ensure_ttl_index(db: Database, collection: str, field: str) -> None:
 
 async def ensure_indexes(db: Database) -> None:
     """Create every index the stores rely on; safe to run at every start."""
-    from idp.store import clients, sessions, throttle, users
+    from idp.store import clients, codes, consents, sessions, throttle, users
 
-    for module in (users, clients, sessions, throttle):
+    for module in (users, clients, sessions, throttle, codes, consents):
         await module.ensure_indexes(db)

@@ -69,6 +69,9 @@ class Session:
     secret_hash: str
     used_hashes: tuple[str, ...]
     revoked_jtis: frozenset[str]
+    # a browser session only (idp.oauth.browser): the credentials stamp its password
+    # check saw, which the codes it issues carry on to the logins they start
+    stamp: str | None = None
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Session:
@@ -85,10 +88,11 @@ class Session:
             secret_hash=doc["secret_hash"],
             used_hashes=tuple(doc.get("used_hashes", ())),
             revoked_jtis=frozenset(doc.get("revoked_jtis", ())),
+            stamp=doc.get("stamp"),
         )
 
     def document(self) -> dict[str, Any]:
-        return {
+        doc = {
             "_id": self.sid,
             "user_id": self.user_id,
             "client_id": self.client_id,
@@ -102,6 +106,9 @@ class Session:
             "used_hashes": list(self.used_hashes),
             "revoked_jtis": sorted(self.revoked_jtis),
         }
+        if self.stamp is not None:
+            doc["stamp"] = self.stamp
+        return doc
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,32 @@ class SessionStore:
     async def count_of(self, user_id: str, now: datetime) -> int:
         """How many logins of a user are live (for an administrator; uses the user_id index)."""
         return await self._sessions.count_documents({"user_id": text(user_id), "purge_at": {"$gt": now}})
+
+    # -- browser sessions ----------------------------------------------------------------
+
+    async def note_started(self, browser_sid: str, sid: str) -> bool:
+        """Record on a browser session a login that one of its codes started, so that
+        logging out of the browser ends it too; False if the browser session has ended."""
+        result = await self._sessions.update_one({"_id": text(browser_sid)}, {"$addToSet": {"started": sid}})
+        return result.matched_count == 1
+
+    async def hand_over_started(self, from_sid: str, to_sid: str) -> None:
+        """A browser session replaced by a new one of the same person (a fresh password
+        check for prompt=login or max_age) hands it the logins it started, so that logging
+        out still ends them; then it ends."""
+        doc = await self._sessions.find_one({"_id": text(from_sid)}, {"started": 1})
+        started = doc.get("started", []) if doc else []
+        if started:
+            await self._sessions.update_one({"_id": text(to_sid)}, {"$addToSet": {"started": {"$each": started}}})
+        await self.end(from_sid)
+
+    async def end_browser_session(self, browser_sid: str) -> None:
+        """End a browser session and the logins its codes started."""
+        doc = await self._sessions.find_one({"_id": text(browser_sid)}, {"started": 1})
+        if doc is None:
+            return
+        # ended first: a login noted after this read finds the session gone and ends itself
+        await self.end_many([browser_sid, *doc.get("started", ())])
 
     # -- rotation ------------------------------------------------------------------------
 
