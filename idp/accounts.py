@@ -140,7 +140,7 @@ class Accounts:
         await self._sessions.close_list(user.user_id)
         await self._sessions.end_all_of(user.user_id)
         await self._users.delete(user)
-        audit("account.deleted", user_id=user_id)
+        audit("account.deleted", user_id=user.user_id)
 
     async def _confirm_password(self, user: User, password: str, client_ip: str) -> Credentials:
         """Throttled like a login, since a stolen access token must not become an oracle."""

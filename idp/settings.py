@@ -104,6 +104,8 @@ class Settings:
     @property
     def registration_open(self) -> bool:
         return self.self_registration == "open"
+
+    @property
     def metrics_address(self) -> tuple[str, int] | None:
         """(host, port) of the metrics listener, None when IDP_METRICS_ADDR is unset."""
         if not self.metrics_addr:
