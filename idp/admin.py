@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from idp.accounts import Accounts
+from idp.audit import audit
 from idp.bridge import Bridge
 from idp.clock import Clock, rfc3339, system_clock, to_datetime
 from idp.credentials import PasswordCheck
@@ -137,6 +138,7 @@ class Admin:
         await self._users.set_credentials(credentials.email_key, {"locked": True, "stamp": stamp})
         await self._sessions.restamp(user.user_id, stamp, keep_sid=None)
         ended = await self._sessions.end_all_of(user.user_id)
+        audit("account.locked", user_id=user.user_id, by="administrator")
         return Account(user, True), ended
 
     async def unlock(self, ref: str) -> Account:
@@ -147,7 +149,9 @@ class Admin:
     async def logout(self, ref: str) -> tuple[Account, int]:
         """End every login of the user; returns it and how many ended."""
         user, credentials = await self._find(ref)
-        return Account(user, credentials.locked), await self._sessions.end_all_of(user.user_id)
+        ended = await self._sessions.end_all_of(user.user_id)
+        audit("logout", user_id=user.user_id, ended="every_login", by="administrator")
+        return Account(user, credentials.locked), ended
 
     async def delete(self, ref: str) -> Account:
         user, credentials = await self._find(ref)

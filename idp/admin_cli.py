@@ -19,6 +19,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from idp.admin import Account, Admin, AdminRefusal
+from idp.audit import audit
 from idp.bridge import Bridge
 from idp.clock import rfc3339, to_datetime
 from idp.keys import RING_FILE, SIGNING_DELAY, KeyRing, KeyState
@@ -118,6 +119,7 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
     ring.load()
     if args.keys_command == "rotate" and not created:
         new = ring.rotate()
+        audit("key.rotated", kid=new.kid, keys_dir=str(folder), signs_from=_when(new.until))
         lines = [f"keys folder: {folder}",
                  f"added key {new.kid}: published now, signs from {_when(new.until)}"]
     else:

@@ -27,6 +27,7 @@ from idp.oauth.oidc import IdTokens
 from idp.oauth.server import OAuthServer
 from idp.oauth.service import TokenService
 from idp.oauth.tokens import AccessTokenDecoder, AccessTokenGenerator
+from idp.protocol import SCOPES_UNDERSTOOD
 from idp.settings import Settings
 from idp.store.clients import ClientStore
 from idp.store.codes import CodeStore
@@ -73,7 +74,7 @@ class Services:
 
     @property
     def scopes_supported(self) -> list[str]:
-        scopes = {"account", "openid", "profile", "email"}
+        scopes = set(SCOPES_UNDERSTOOD)
         for entry in self.client_entries:
             scopes.update(entry.scope.split())
         return sorted(scopes)

@@ -7,14 +7,15 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from idp.audit import audit
 from idp.oauth.browser import BROWSER
-from idp.oauth.models import SCOPE_PATTERN, Client, secret_hash
+from idp.oauth.models import Client, secret_hash
+from idp.protocol import SCOPE_PATTERN, AuthMethod, GrantType
 from idp.settings import ConfigError
 from idp.store.clients import ClientStore
 
@@ -80,9 +81,8 @@ class ClientEntry(BaseModel):
 
     client_id: str = Field(pattern=f"^{_CLIENT_ID}$")
     client_secret: str | None = None
-    token_endpoint_auth_method: Literal["none", "client_secret_basic", "client_secret_post"]
-    grant_types: list[Literal["authorization_code", "password", "refresh_token", "client_credentials"]] = \
-        Field(min_length=1)
+    token_endpoint_auth_method: AuthMethod
+    grant_types: list[GrantType] = Field(min_length=1)
     scope: str = Field(default="", pattern=f"^({SCOPE_PATTERN})?$")
     redirect_uris: list[RedirectUri] = []
     post_logout_redirect_uris: list[RedirectUri] = []

@@ -141,3 +141,30 @@ def test_an_unknown_event_name_is_a_bug_not_a_line() -> None:
     with pytest.raises(ValueError):
         audit("login.maybe")
     assert "login.succeeded" in EVENTS
+
+
+async def test_the_administrator_s_lock_and_logout_are_events(app: Quart, client: Client, ann: dict[str, Any],
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    from idp.admin import Admin
+
+    services = app.extensions["idp"]
+    admin = Admin.on(services.db, services.settings, services.bridge)
+    await login(client)
+    await admin.logout(ann["email"])
+    await admin.lock(ann["id"])
+    events = _events(caplog)
+    assert _only(events, "logout")["user_id"] == ann["id"]
+    locked = _only(events, "account.locked")
+    assert locked["user_id"] == ann["id"] and locked["level"] == "warning"
+
+
+def test_a_key_rotation_is_an_event(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    from idp import cli
+
+    monkeypatch.setenv("IDP_KEYS_DIR", str(tmp_path / "keys"))
+    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)  # keep pytest's capture
+    assert cli.main(["keys", "rotate", "--create"]) == 0
+    assert cli.main(["keys", "rotate"]) == 0
+    line = _only(_events(caplog), "key.rotated")
+    assert line["kid"] and str(tmp_path / "keys") in line["keys_dir"]

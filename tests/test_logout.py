@@ -110,3 +110,17 @@ async def test_logout_after_signing_in_again_still_ends_the_earlier_logins(clien
     assert response.status_code == 200
     for body in (first, again):
         assert (await client.get("/oauth/userinfo", headers=bearer(body["access_token"]))).status_code == 401
+
+
+async def test_browser_sign_in_and_logout_are_audit_events(client: Client, ann: dict,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="idp.audit")
+    webapp = await tokens_for(client, "webapp")
+    await client.get("/oauth/logout?" + _query(id_token_hint=webapp["id_token"]))
+    events = [(r.fields["event"], r.fields) for r in caplog.records if r.name == "idp.audit"]
+    signed_in = [f for name, f in events if name == "login.succeeded" and f.get("via") == "browser"]
+    logged_out = [f for name, f in events if name == "logout" and f.get("ended") == "browser_session"]
+    assert len(signed_in) == 1 and signed_in[0]["user_id"] == ann["id"]
+    assert len(logged_out) == 1 and logged_out[0]["sid"] == signed_in[0]["sid"]

@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from idp.accounts import UserGone
 from idp.api.bearer import invalid_token, no_token
 from idp.api.requests import client_ip
+from idp.audit import audit
 from idp.csrf import require_csrf
 from idp.emails import lookup_key
 from idp.errors import ApiError
@@ -28,6 +29,7 @@ from idp.oauth.models import Client
 from idp.oauth.oidc import read_id_token_hint, userinfo_claims
 from idp.oauth.service import CredentialsChanged
 from idp.pages import PageError, describe_scopes, render_page
+from idp.protocol import OPENID_SCOPE
 from idp.schemas import Registration
 from idp.schemas import parse as parse_body
 from idp.store.sessions import Session
@@ -39,7 +41,6 @@ bp = Blueprint("authorize", __name__)
 AUTHORIZE = "/oauth/authorize"
 SIGNUP = "/oauth/signup"
 LOGOUT = "/oauth/logout"
-OPENID_SCOPE = "openid"
 
 
 def _services() -> Any:
@@ -206,6 +207,7 @@ async def _signed_in(auth_request: AuthorizationRequest, user_id: str, stamp: st
         return await _login_page(auth_request, error=WRONG_CREDENTIALS)
     if previous is not None and previous.sid != browser.sid:
         await services.browser.replace(previous, browser)
+    audit("login.succeeded", user_id=user_id, sid=browser.sid, via="browser")
     response = await _proceed(_after_login(auth_request), browser, signed_in_now=True)
     _set_session_cookie(response, cookie)
     return response
@@ -362,6 +364,7 @@ async def _sign_out(client: Client | None, uri: str | None, state: str | None,
     browser = await _browser_session()
     if browser is not None:
         await services.browser.end(browser)
+        audit("logout", user_id=browser.user_id, sid=browser.sid, ended="browser_session")
     if claims is not None and isinstance(claims.get("sid"), str):
         # the login the ID token belongs to, even if this browser no longer has its session
         await services.tokens.end_session(claims["sid"])

@@ -8,8 +8,8 @@ from typing import Any
 from quart import current_app, request
 
 from idp.errors import ApiError
+from idp.protocol import ACCOUNT_SCOPE
 
-ACCOUNT_SCOPE = "account"
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,11 @@ from typing import Any
 from quart import Blueprint, Response, current_app, jsonify
 
 from idp.keys import ALGORITHM, JWKS_MAX_AGE
-from idp.oauth.models import AUTH_METHODS, CONFIDENTIAL_METHODS
 from idp.openapi import document
+from idp.protocol import AUTH_METHODS, CONFIDENTIAL_METHODS, GRANT_TYPES
 
 bp = Blueprint("wellknown", __name__)
 
-GRANT_TYPES = ["authorization_code", "password", "refresh_token", "client_credentials"]
 # public documents: any web page may read them (CONTRACT "Browser sign-in")
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
 _EXTENSION = "idp.wellknown"
@@ -37,7 +36,7 @@ def metadata(issuer: str, scopes: list[str]) -> dict[str, Any]:
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "userinfo_endpoint": f"{issuer}/oauth/userinfo",
         "end_session_endpoint": f"{issuer}/oauth/logout",
-        "grant_types_supported": GRANT_TYPES,
+        "grant_types_supported": list(GRANT_TYPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],

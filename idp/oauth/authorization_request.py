@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from idp.oauth.models import SCOPE_PATTERN, Client
+from idp.oauth.models import Client
+from idp.protocol import SCOPE_PATTERN
 from idp.pages import PageError
 
 # the parameters this server reads and carries through its forms

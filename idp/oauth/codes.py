@@ -17,7 +17,8 @@ from typing import Any
 from authlib.oauth2.rfc6749 import InvalidGrantError, grants
 
 from idp.oauth.browser import BrowserSessions
-from idp.oauth.models import AUTH_METHODS, AuthenticatedUser, Client, secret_hash
+from idp.oauth.models import AuthenticatedUser, Client, secret_hash
+from idp.protocol import AUTH_METHODS
 from idp.oauth.service import CredentialsChanged, TokenService
 from idp.oauth.tokens import new_refresh_token, new_session_id
 from idp.store.codes import CodeStore, StoredCode

@@ -8,7 +8,8 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
-from idp.oauth.models import AUTH_METHODS, CONFIDENTIAL_METHODS, Client
+from idp.oauth.models import Client
+from idp.protocol import AUTH_METHODS, CONFIDENTIAL_METHODS
 
 
 class _FindsTokens:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from authlib.oauth2.rfc6749 import InvalidGrantError, grants
 
 from idp.audit import audit
-from idp.oauth.models import AUTH_METHODS, AuthenticatedUser, RefreshTokenRecord
+from idp.oauth.models import AuthenticatedUser, RefreshTokenRecord
+from idp.protocol import AUTH_METHODS
 from idp.oauth.scopes import NarrowingRefresh
 
 WRONG_CREDENTIALS = "The e-mail address or password is wrong."

@@ -12,12 +12,6 @@ from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 
 from idp.store.sessions import Session
 
-CONFIDENTIAL_METHODS = ("client_secret_basic", "client_secret_post")
-
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), joined by single spaces
-SCOPE_PATTERN = r"[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*"
-AUTH_METHODS = (*CONFIDENTIAL_METHODS, "none")
-
 
 def secret_hash(secret: str) -> str:
     """SHA-256 is enough for secrets that are long and random (client secrets, refresh tokens)."""

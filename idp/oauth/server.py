@@ -26,11 +26,12 @@ from idp.oauth.client_auth import ClientAuthenticator, uses_basic
 from idp.oauth.codes import AuthorizationCodeGrant, CodeRecord, Codes
 from idp.oauth.endpoints import Introspection, Revocation
 from idp.oauth.grants import REUSED, WRONG_CREDENTIALS, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
-from idp.oauth.models import SCOPE_PATTERN, AuthenticatedUser, Client, RefreshTokenRecord
+from idp.oauth.models import AuthenticatedUser, Client, RefreshTokenRecord
 from idp.oauth.oidc import IdTokens
 from idp.oauth.requests import OAuthRequest
 from idp.oauth.service import CredentialsChanged, TokenRecord, TokenService
 from idp.oauth.tokens import AccessTokenGenerator, new_session_id
+from idp.protocol import SCOPE_PATTERN
 from idp.throttling import SlowDown
 
 Response = tuple[int, Any, list[tuple[str, str]]]
