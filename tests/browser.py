@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,3 +83,34 @@ def serve_in_thread(app: Quart) -> Iterator[str]:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
         loop.close()
+
+
+class OtherOrigin(BaseHTTPRequestHandler):
+    """Another origin: the app a form redirects to, or a site that frames our pages."""
+
+    seen: list[str] = []
+    frame_target = ""
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        body = (f'<iframe src="{self.frame_target}"></iframe>' if self.path == "/framer"
+                else "<h1>landed</h1>").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def other_origin() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OtherOrigin)
+    OtherOrigin.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -3,9 +3,7 @@ lets a form's answer reach the app, refusal to be framed; and the README's scree
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 from idp.app import create_app
 from idp.settings import Settings
 from tests import pages_routes
-from tests.browser import browser_page, chromium, serve_in_thread  # noqa: F401 (fixtures)
+from tests.browser import OtherOrigin, browser_page, chromium, other_origin, serve_in_thread  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -28,37 +26,6 @@ def base(settings: Settings) -> Iterator[str]:
     app.register_blueprint(pages_routes.bp)
     with serve_in_thread(app) as url:
         yield url
-
-
-class _OtherOrigin(BaseHTTPRequestHandler):
-    """Another origin: the app a form redirects to, or a site that frames our pages."""
-
-    seen: list[str] = []
-    frame_target = ""
-
-    def do_GET(self) -> None:
-        self.seen.append(self.path)
-        body = (f'<iframe src="{self.frame_target}"></iframe>' if self.path == "/framer"
-                else "<h1>landed</h1>").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def other_origin() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OtherOrigin)
-    _OtherOrigin.seen = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_login_with_the_keyboard_alone(browser_page: Any, base: str) -> None:
@@ -99,11 +66,11 @@ def test_a_form_cannot_redirect_anywhere_else(browser_page: Any, base: str, othe
     page.goto(f"{base}/_test/consent?next={other_origin}/callback&forget_target=1")
     page.get_by_role("button", name="Allow").click()
     page.wait_for_timeout(500)
-    assert "/callback" not in _OtherOrigin.seen
+    assert "/callback" not in OtherOrigin.seen
 
 
 def test_pages_refuse_to_be_framed(browser_page: Any, base: str, other_origin: str) -> None:
-    _OtherOrigin.frame_target = f"{base}/_test/login"
+    OtherOrigin.frame_target = f"{base}/_test/login"
     page = browser_page
     page.goto(f"{other_origin}/framer")
     page.wait_for_timeout(500)

@@ -5,9 +5,7 @@ pages and back to the app, and the README's screenshots of the real pages."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -18,7 +16,7 @@ import pytest
 from idp.app import create_app
 from idp.settings import Settings
 from tests.authorize_flow import pkce
-from tests.browser import browser_page, chromium, serve_in_thread  # noqa: F401 (fixtures)
+from tests.browser import browser_page, chromium, other_origin, serve_in_thread  # noqa: F401 (fixtures)
 from tests.conftest import CLIENTS
 from tests.helpers import PASSWORD
 
@@ -28,38 +26,13 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 APP_ID = "photos"
 
 
-class _App(BaseHTTPRequestHandler):
-    """The relying party's side: it only needs to be somewhere the browser lands."""
-
-    def do_GET(self) -> None:
-        body = b"<h1>back at the app</h1>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def app_origin() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _App)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def clients_file(tmp_path: Path, app_origin: str) -> Path:
+def clients_file(tmp_path: Path, other_origin: str) -> Path:
     path = tmp_path / "clients.json"
     path.write_text(json.dumps([*CLIENTS, {
         "client_id": APP_ID, "client_secret": None, "token_endpoint_auth_method": "none",
         "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile email",
-        "redirect_uris": [f"{app_origin}/callback"], "post_logout_redirect_uris": [f"{app_origin}/bye"],
+        "redirect_uris": [f"{other_origin}/callback"], "post_logout_redirect_uris": [f"{other_origin}/bye"],
     }]))
     return path
 
@@ -97,8 +70,8 @@ class Rp:
 
 
 @pytest.fixture
-def rp(base: str, app_origin: str) -> Rp:
-    return Rp(base, app_origin)
+def rp(base: str, other_origin: str) -> Rp:
+    return Rp(base, other_origin)
 
 
 def _sign_in(page: Any, password: str = PASSWORD) -> None:
