@@ -80,6 +80,14 @@ def _sign_in(page: Any, password: str = PASSWORD) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
+def _sign_in_and_allow(page: Any, rp: Rp) -> dict[str, str]:
+    """From the app's authorization request to its redirect: sign in as Ann, allow."""
+    page.goto(rp.url())
+    _sign_in(page)
+    page.get_by_role("button", name="Allow").click()
+    return rp.answer(page)
+
+
 def test_sign_in_consent_code_tokens_userinfo(browser_page: Any, rp: Rp) -> None:
     page = browser_page
     page.goto(rp.url())
@@ -100,10 +108,7 @@ def test_sign_in_consent_code_tokens_userinfo(browser_page: Any, rp: Rp) -> None
 
 def test_consent_is_remembered(browser_page: Any, rp: Rp) -> None:
     page = browser_page
-    page.goto(rp.url())
-    _sign_in(page)
-    page.get_by_role("button", name="Allow").click()
-    rp.answer(page)
+    _sign_in_and_allow(page, rp)
     page.goto(rp.url(state="s-2"))
     answer = rp.answer(page)  # straight back: no login form, no consent page
     assert answer["state"] == "s-2" and "code" in answer
@@ -136,20 +141,14 @@ def test_prompt_none(browser_page: Any, rp: Rp) -> None:
     page = browser_page
     page.goto(rp.url(prompt="none"))
     assert rp.answer(page)["error"] == "login_required"
-    page.goto(rp.url())
-    _sign_in(page)
-    page.get_by_role("button", name="Allow").click()
-    rp.answer(page)
+    _sign_in_and_allow(page, rp)
     page.goto(rp.url(prompt="none"))
     assert "code" in rp.answer(page)
 
 
 def test_logout_through_the_end_session_endpoint(browser_page: Any, rp: Rp) -> None:
     page = browser_page
-    page.goto(rp.url())
-    _sign_in(page)
-    page.get_by_role("button", name="Allow").click()
-    tokens = rp.redeem(rp.answer(page)["code"])
+    tokens = rp.redeem(_sign_in_and_allow(page, rp)["code"])
     page.goto(f"{rp.base}/oauth/logout?" + urlencode({
         "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": f"{rp.origin}/bye", "state": "bye-1"}))
     page.wait_for_url(f"{rp.origin}/bye?state=bye-1")
@@ -176,10 +175,7 @@ def test_sign_up_from_the_login_page(browser_page: Any, rp: Rp) -> None:
 
 def test_the_session_cookie_ends_when_the_password_changes_elsewhere(browser_page: Any, rp: Rp) -> None:
     page = browser_page
-    page.goto(rp.url())
-    _sign_in(page)
-    page.get_by_role("button", name="Allow").click()
-    rp.answer(page)
+    _sign_in_and_allow(page, rp)
     elsewhere = httpx.post(f"{rp.base}/oauth/token", data={
         "grant_type": "password", "username": "ann@example.com", "password": PASSWORD, "client_id": "web"}).json()
     changed = httpx.patch(f"{rp.base}/users/me", json={"password": "a new good password", "current_password": PASSWORD},
