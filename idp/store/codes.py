@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
-from idp.store.mongo import Database, ensure_ttl_index
+from idp.store.mongo import Database, ensure_ttl_index, insert_claim
 from idp.store.sessions import CLAIM_LIFETIME, ROTATIONS
 from idp.store.values import text
 
@@ -82,12 +80,7 @@ class CodeStore:
 
     async def claim(self, code_hash: str, sid: str, now: datetime) -> bool:
         """Claim the code for the login `sid`; False if it was claimed before."""
-        try:
-            await self._claims.insert_one({"_id": f"code.{code_hash}", "sid": sid,
-                                           "expires_at": now + CLAIM_LIFETIME})
-        except DuplicateKeyError:
-            return False
-        return True
+        return await insert_claim(self._claims, f"code.{code_hash}", now + CLAIM_LIFETIME, sid=sid)
 
     async def claimed_by(self, code_hash: str) -> str | None:
         """The login that the first use of the code started, if it was used."""
@@ -95,11 +88,7 @@ class CodeStore:
         return None if doc is None else doc["sid"]
 
     async def mark_replayed(self, code_hash: str, now: datetime) -> None:
-        try:
-            await self._claims.insert_one({"_id": f"code.{code_hash}.replayed",
-                                           "expires_at": now + CLAIM_LIFETIME})
-        except DuplicateKeyError:
-            pass
+        await insert_claim(self._claims, f"code.{code_hash}.replayed", now + CLAIM_LIFETIME)
 
     async def was_replayed(self, code_hash: str) -> bool:
         return await self._claims.find_one({"_id": f"code.{code_hash}.replayed"}, {"_id": 1}) is not None

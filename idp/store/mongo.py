@@ -11,6 +11,7 @@ import logging
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
@@ -77,6 +78,17 @@ async def upsert(operation: Callable[[], Awaitable[T]]) -> T:
         return await operation()
     except DuplicateKeyError:
         return await operation()
+
+
+async def insert_claim(collection: Any, claim_id: str, expires_at: datetime, **fields: Any) -> bool:
+    """Insert a claim under a unique `_id`: True for the one insert that wins, False for
+    every other. This is the atomic step of every race the store decides (rotation, a
+    code's single use): atomic on MongoDB and on servers without atomic updates."""
+    try:
+        await collection.insert_one({"_id": claim_id, "expires_at": expires_at, **fields})
+    except DuplicateKeyError:
+        return False
+    return True
 
 
 class DocumentLocks:

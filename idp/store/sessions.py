@@ -30,9 +30,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import DeleteOne, ReturnDocument
-from pymongo.errors import DuplicateKeyError
 
-from idp.store.mongo import Database, DocumentLocks, ensure_ttl_index, upsert
+from idp.store.mongo import Database, DocumentLocks, ensure_ttl_index, insert_claim, upsert
 from idp.store.values import text
 
 SESSIONS = "sessions"
@@ -191,14 +190,8 @@ class SessionStore:
 
     async def claim_rotation(self, session: Session, now: datetime) -> bool:
         """Claim the next generation of a login; False if another request claimed it."""
-        try:
-            await self._rotations.insert_one({
-                "_id": f"{session.sid}.{session.generation + 1}",
-                "expires_at": now + CLAIM_LIFETIME,
-            })
-        except DuplicateKeyError:
-            return False
-        return True
+        claim_id = f"{session.sid}.{session.generation + 1}"
+        return await insert_claim(self._rotations, claim_id, now + CLAIM_LIFETIME)
 
     async def advance(self, session: Session, secret_hash: str, now: datetime) -> None:
         """Make secret_hash the login's current refresh secret (after claim_rotation won).
