@@ -25,7 +25,7 @@ from argon2 import PasswordHasher
 from quart import Quart
 from quart.typing import TestClientProtocol
 
-from idp import passwords
+from idp.accounts import passwords
 from idp.app import create_app
 from idp.settings import Settings
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, redirect, request
 
-from idp.csrf import require_csrf
-from idp.pages import PageError, describe_scopes, render_page
+from idp.http.csrf import require_csrf
+from idp.http.pages import PageError, describe_scopes, render_page
 
 bp = Blueprint("test_pages", __name__)
 

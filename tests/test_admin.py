@@ -8,6 +8,7 @@ import io
 import json
 import uuid
 from datetime import UTC, datetime
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,14 +16,14 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from idp import admin_cli, cli
-from idp.admin import Admin, AdminRefusal
-from idp.oauth.models import AuthenticatedUser
-from idp.oauth.service import CredentialsChanged
+from idp.cli import admin as admin_cli, main as cli
+from idp.accounts.admin import Admin, AdminRefusal
+from idp.oauth.authlib.models import AuthenticatedUser
+from idp.logins.service import CredentialsChanged
 from idp.oauth.tokens import new_refresh_token
 from idp.settings import Settings
-from idp.store.mongo import connect
-from idp.store.sessions import SessionStore
+from idp.wiring import Services, build_services
+from idp.store.logins import SessionStore
 from idp.store.users import UserStore
 from tests.conftest import TEST_MONGO_URI, ManualClock
 from tests.helpers import PASSWORD, login, me_status, password_grant, refresh, register
@@ -30,8 +31,7 @@ from tests.helpers import PASSWORD, login, me_status, password_grant, refresh, r
 
 @pytest.fixture
 def admin(app: Quart, clock: ManualClock) -> Admin:
-    services = app.extensions["idp"]
-    return Admin.on(services.db, services.settings, services.bridge, clock)
+    return admin_cli.admin_of(app.extensions["idp"])
 
 
 # -- the service ----------------------------------------------------------------------
@@ -166,12 +166,13 @@ def idp(app: Quart, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
     """
     services = app.extensions["idp"]
     if TEST_MONGO_URI:  # a Motor client belongs to one loop: main() needs one of its own
-        def open_database(settings: Settings) -> tuple[Any, Any]:
-            return connect(TEST_MONGO_URI, services.settings.mongo_db)
+        def open_services(settings: Settings) -> Services:
+            return build_services(services.settings, services.clock)
     else:  # an in-memory database is only reachable through its client object
-        def open_database(settings: Settings) -> tuple[Any, Any]:
-            return SimpleNamespace(close=lambda: None), services.db
-    monkeypatch.setattr(admin_cli, "open_database", open_database)
+        def open_services(settings: Settings) -> Services:
+            return replace(services, mongo_client=SimpleNamespace(close=lambda: None),
+                           bridge=SimpleNamespace(shutdown=lambda: None))
+    monkeypatch.setattr(admin_cli, "open_services", open_services)
     monkeypatch.setattr(cli, "configure_logging", lambda level: None)  # keep pytest's handlers
 
     async def run(*argv: str, stdin: str = "") -> tuple[int, str, str]:

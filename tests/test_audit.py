@@ -11,9 +11,9 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from idp.audit import EVENTS, audit
-from idp.clients_file import sync_clients
-from idp.logs import JsonFormatter
+from idp.ops.audit import EVENTS, audit
+from idp.oauth.clients_file import sync_clients
+from idp.ops.logs import JsonFormatter
 from idp.store.clients import ClientStore
 from tests.conftest import SECRETS
 from tests.helpers import PASSWORD, basic, bearer, login, password_grant, post_form, refresh, register
@@ -145,10 +145,9 @@ def test_an_unknown_event_name_is_a_bug_not_a_line() -> None:
 
 async def test_the_administrator_s_lock_and_logout_are_events(app: Quart, client: Client, ann: dict[str, Any],
                                                               caplog: pytest.LogCaptureFixture) -> None:
-    from idp.admin import Admin
+    from idp.cli.admin import admin_of
 
-    services = app.extensions["idp"]
-    admin = Admin.on(services.db, services.settings, services.bridge)
+    admin = admin_of(app.extensions["idp"])
     await login(client)
     await admin.logout(ann["email"])
     await admin.lock(ann["id"])
@@ -160,7 +159,7 @@ async def test_the_administrator_s_lock_and_logout_are_events(app: Quart, client
 
 def test_a_key_rotation_is_an_event(tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
                                     caplog: pytest.LogCaptureFixture) -> None:
-    from idp import cli
+    from idp.cli import main as cli
 
     monkeypatch.setenv("IDP_KEYS_DIR", str(tmp_path / "keys"))
     monkeypatch.setattr(cli, "configure_logging", lambda *args: None)  # keep pytest's capture

@@ -10,7 +10,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from idp.bridge import Bridge, BridgeError, wait
+from idp.oauth.authlib.bridge import Bridge, BridgeError, wait
 from tests.helpers import password_grant, post_form, register
 
 marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from quart import Quart
 
-import idp.app
+import idp.wiring
 from idp.app import create_app
 from idp.settings import Settings
 from tests.conftest import CLIENTS, TEST_MONGO_URI, ManualClock
@@ -27,7 +27,7 @@ async def test_a_client_removed_from_the_file_and_its_tokens_stop_working(
     smaller.write_text(json.dumps([c for c in CLIENTS if c["client_id"] not in ("web", "service")]))
     services = app.extensions["idp"]
     if not TEST_MONGO_URI:  # in memory, the restarted server must see the same in-process store
-        monkeypatch.setattr(idp.app, "connect", lambda *args: (_Unclosed(services.mongo_client), services.db))
+        monkeypatch.setattr(idp.wiring, "connect", lambda *args: (_Unclosed(services.mongo_client), services.db))
     restarted = create_app(Settings(**{**settings.__dict__, "clients_file": smaller}), clock=clock)
     with caplog.at_level(logging.WARNING):
         async with restarted.test_app():

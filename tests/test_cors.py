@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from idp.clients_file import ClientEntry
-from idp.cors import allowed_origins
+from idp.oauth.clients_file import ClientEntry
+from idp.http.cors import allowed_origins
 from tests.conftest import CLIENTS
 from tests.helpers import post_form
 

@@ -12,7 +12,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from idp.app import create_app
-from idp.csrf import KEY_FILE, Csrf, load_key
+from idp.http.csrf import KEY_FILE, Csrf, load_key
 from idp.settings import ConfigError, Settings
 from tests import pages_routes
 from tests.helpers import post_form

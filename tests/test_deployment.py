@@ -23,7 +23,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from idp.clients_file import read_clients_file
+from idp.oauth.clients_file import read_clients_file
 from idp.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

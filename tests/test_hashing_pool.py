@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from idp import passwords
-from idp.bridge import Bridge, BridgeError, run_cpu_bound
+from idp.accounts import passwords
+from idp.oauth.authlib.bridge import Bridge, BridgeError, run_cpu_bound
 from tests.conftest import CHEAP_HASHER, SECRETS
 from tests.helpers import basic, password_grant, post_form, register
 

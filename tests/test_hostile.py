@@ -16,7 +16,7 @@ from joserfc.jwk import RSAKey
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from idp import passwords
+from idp.accounts import passwords
 from tests.conftest import ManualClock
 from tests.helpers import FORM, PASSWORD, basic, bearer, introspect, me_status
 

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from joserfc import jwt as jose_jwt
 
-from idp.keys import JWKS_MAX_AGE, SIGNING_DELAY, KeyRing
+from idp.ops.keys import JWKS_MAX_AGE, SIGNING_DELAY, KeyRing
 from idp.settings import ConfigError
 from tests.conftest import ManualClock
 

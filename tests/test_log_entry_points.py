@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from idp.app import create_app
-from idp.keys import KeyRing
+from idp.ops.keys import KeyRing
 from idp.settings import Settings
 from tests.conftest import free_port, stop_server
 

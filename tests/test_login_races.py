@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from idp.store.sessions import SessionStore
+from idp.store.logins import SessionStore
 from tests.helpers import PASSWORD, bearer, introspect, me_status, password_grant, refresh
 
 NEW_PASSWORD = "a brand new passphrase"

@@ -12,7 +12,7 @@ from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from idp.app import create_app
-from idp.pages import describe_scopes, page_csp
+from idp.http.pages import describe_scopes, page_csp
 from idp.settings import ConfigError, Settings
 from tests import pages_routes
 

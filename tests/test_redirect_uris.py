@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from idp.clients_file import read_clients_file
-from idp.oauth.models import Client
+from idp.oauth.clients_file import read_clients_file
+from idp.oauth.authlib.models import Client
 from idp.settings import ConfigError
 
 

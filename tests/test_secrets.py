@@ -9,7 +9,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from idp.logs import JsonFormatter
+from idp.ops.logs import JsonFormatter
 from tests.conftest import SECRETS
 from tests.helpers import PASSWORD, basic, bearer, introspect, login, password_grant, post_form, refresh, register
 

@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 
-from idp.cli import main
+from idp.cli.main import main
 from idp.settings import Settings
 from tests.conftest import free_port, start_server, stop_server
 from tests.helpers import PASSWORD

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from idp.clients_file import read_clients_file
+from idp.oauth.clients_file import read_clients_file
 from idp.settings import ConfigError, Settings
 
 

@@ -138,7 +138,7 @@ async def test_forwarded_for_is_believed_only_from_trusted_proxies(client: Clien
 
 async def test_a_key_keeps_a_bounded_list_of_attempts(app, client: Client, ann: dict, clock: ManualClock) -> None:
     """Attempts that left the window are pruned, so an attempt stays one small document."""
-    from idp.throttling import PRUNE_SLACK, _key
+    from idp.accounts.throttling import PRUNE_SLACK, _key
 
     for _ in range(40):
         await fail(client, 1)

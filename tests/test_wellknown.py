@@ -9,7 +9,7 @@ import pytest
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
-from idp.keys import SIGNING_DELAY
+from idp.ops.keys import SIGNING_DELAY
 from tests.conftest import ManualClock
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi"}

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from idp.oauth.models import Client
-from idp.protocol import SCOPE_PATTERN
-from idp.pages import PageError
+from idp.oauth.authlib.models import Client
+from idp.oauth.protocol import SCOPE_PATTERN
+from idp.http.pages import PageError
 
 # the parameters this server reads and carries through its forms
 PARAMETERS = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge",

@@ -11,7 +11,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.clock import Clock
-from idp.keys import ALGORITHM, KeyRing
+from idp.ops.keys import ALGORITHM, KeyRing
 from idp.oauth.tokens import MAX_TOKEN_LENGTH
 from idp.store.users import User
 

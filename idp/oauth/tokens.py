@@ -16,9 +16,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.clock import Clock
-from idp.keys import ALGORITHM, KeyRing
-from idp.oauth.models import AuthenticatedUser, Client
-from idp.oauth.scopes import not_registered
+from idp.ops.keys import ALGORITHM, KeyRing
+from idp.oauth.authlib.models import AuthenticatedUser, Client
+from idp.oauth.authlib.scopes import not_registered
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 MAX_TOKEN_LENGTH = 8192

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from idp.store.mongo import Database, ensure_ttl_index, insert_claim
-from idp.store.sessions import CLAIM_LIFETIME, ROTATIONS
+from idp.store.logins import CLAIM_LIFETIME, ROTATIONS
 from idp.store.values import text
 
 CODES = "authorization_codes"

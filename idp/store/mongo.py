@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorDatabase
+from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, OperationFailure
 
 from idp.settings import ConfigError
@@ -22,10 +22,12 @@ from idp.settings import ConfigError
 log = logging.getLogger(__name__)
 
 Database = AsyncIOMotorDatabase
+Collection = AsyncIOMotorCollection
+MongoClient = AsyncIOMotorClient
 T = TypeVar("T")
 
 
-def connect(uri: str, db_name: str, timeout_seconds: float = 3) -> tuple[Any, Database]:
+def connect(uri: str, db_name: str, timeout_seconds: float = 3) -> tuple[MongoClient, Database]:
     """Return (client, database) for the URI, without doing any I/O yet.
 
     Every operation is bounded by timeout_seconds (PyMongo's client-side timeout, server
@@ -148,7 +150,7 @@ async def ensure_ttl_index(db: Database, collection: str, field: str) -> None:
 
 async def ensure_indexes(db: Database) -> None:
     """Create every index the stores rely on; safe to run at every start."""
-    from idp.store import clients, codes, consents, sessions, throttle, users
+    from idp.store import clients, codes, consents, logins, throttle, users
 
-    for module in (users, clients, sessions, throttle, codes, consents):
+    for module in (users, clients, logins, throttle, codes, consents):
         await module.ensure_indexes(db)

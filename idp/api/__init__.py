@@ -1,1 +1,0 @@
-"""HTTP blueprints: thin — parse, call a service, shape the reply."""

@@ -1,0 +1,140 @@
+"""Prometheus metrics, served on a listener of their own (IDP_METRICS_ADDR), never on the app's port.
+
+The series (the contract's "Running it"): requests by route and status with latency
+histograms, logins by outcome, throttled attempts, refresh-token reuse detections, the
+password-hash queue and hashing time, database errors.
+
+Routes are labelled by their URL rule (`/users/me`), never the raw path: a scan of
+random paths must not make a series per path. Under `idp serve` several worker
+processes count, each into files of a directory the parent made
+(PROMETHEUS_MULTIPROC_DIR, prometheus_client's multi-process mode), and the parent
+serves the sum of them; a process on its own (plain Hypercorn, tests) serves its own
+counts. prometheus_client picks its storage when first imported, so the directory is
+in the environment before a worker imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app, multiprocess
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+REQUESTS = Counter("idp_http_requests", "HTTP requests answered, by route (URL rule), method and status",
+                   ["route", "method", "status"])
+LATENCY = Histogram("idp_http_request_duration_seconds", "time to answer an HTTP request, by route and method",
+                    ["route", "method"])
+LOGINS = Counter("idp_logins", "password checks by outcome: succeeded (a login made), failed, throttled",
+                 ["outcome"])
+THROTTLED = Counter("idp_throttled_attempts", "attempts refused by a throttle, by limit: email, ip, register",
+                    ["limit"])
+REFRESH_REUSE = Counter("idp_refresh_token_reuse", "used refresh tokens presented again (each ends its login)")
+HASH_QUEUE = Gauge("idp_password_hash_queue", "password hashes waiting for a thread of the hashing pool",
+                   multiprocess_mode="livesum")
+HASH_SECONDS = Histogram("idp_password_hash_seconds", "time one password hash or verification takes",
+                         buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0))
+DATABASE_ERRORS = Counter("idp_database_errors", "requests answered 503 because the database did not answer")
+
+_LOGIN_OUTCOMES = {"login.succeeded": "succeeded", "login.failed": "failed", "login.throttled": "throttled"}
+UNMATCHED_ROUTE = "unmatched"  # 404s, and requests refused before routing: one series for all of them
+
+
+def count_event(event: str) -> None:
+    """The counter an audit event moves (idp.audit calls this for every event)."""
+    if event in _LOGIN_OUTCOMES:
+        LOGINS.labels(_LOGIN_OUTCOMES[event]).inc()
+    elif event == "refresh.reused":
+        REFRESH_REUSE.inc()
+
+
+def timed_hash(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run func on a hashing thread: it no longer waits (the queue shrinks), and its time counts."""
+    HASH_QUEUE.dec()
+    started = time.perf_counter()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        HASH_SECONDS.observe(time.perf_counter() - started)
+
+
+def count_request(route: str | None, method: str, status: int, seconds: float | None) -> None:
+    """Count and time one request by its URL rule (None: no rule matched) and a method
+    from a fixed set: no label takes a value from the request as sent."""
+    label = route if route is not None else UNMATCHED_ROUTE
+    REQUESTS.labels(label, method, str(status)).inc()
+    if seconds is not None:
+        LATENCY.labels(label, method).observe(seconds)
+
+
+def registry() -> CollectorRegistry:
+    """What the listener serves: the sum of the worker processes' files, or this process."""
+    if os.environ.get(MULTIPROC_ENV):
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)
+        return collected
+    return REGISTRY
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _ThreadingServer6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """wsgiref writes a plain-text line per request on stderr; the logs are JSON."""
+
+
+def start_for_workers(address: tuple[str, int]) -> Callable[[], None]:
+    """For `idp serve`'s parent, before it starts the workers: a fresh directory for their
+    counts (an old one would add a previous run's), the listener that sums them, and
+    IDP_METRICS_ADDR taken out of the workers' environment, so that none of them tries to
+    listen there too. Returns what stops it all; raises OSError when it cannot listen."""
+    directory = tempfile.mkdtemp(prefix="idp-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    os.environ.pop("IDP_METRICS_ADDR", None)
+    try:
+        server = serve(address, registry())
+    except OSError:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+    return stop
+
+
+def serve(address: tuple[str, int], collected: CollectorRegistry) -> WSGIServer:
+    """Serve GET /metrics on address in a daemon thread; raises OSError when it cannot listen."""
+    metrics_app = make_wsgi_app(collected)
+
+    def only_metrics(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"metrics are at /metrics\n"]
+        return metrics_app(environ, start_response)
+
+    server_class = _ThreadingServer6 if ":" in address[0] else _ThreadingServer
+    server = make_server(address[0], address[1], only_metrics, server_class, _QuietHandler)
+    threading.Thread(target=server.serve_forever, name="idp-metrics", daemon=True).start()
+    log.info("metrics on http://%s:%d/metrics", *server.server_address[:2])
+    return server

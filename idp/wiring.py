@@ -1,0 +1,102 @@
+"""Building the services: one function for `idp serve`, the app factory and the admin
+commands alike, so that every entry point runs the same objects over the same stores."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
+
+from idp.accounts.password_check import PasswordCheck
+from idp.accounts.service import Accounts
+from idp.accounts.throttling import Throttle
+from idp.clock import Clock
+from idp.logins.browser import BrowserSessions
+from idp.logins.service import TokenService
+from idp.oauth import demo
+from idp.oauth.authlib.bridge import Bridge
+from idp.oauth.authlib.codes import Codes
+from idp.oauth.authlib.server import OAuthServer
+from idp.oauth.clients_file import ClientEntry, client_registry, read_clients_file
+from idp.oauth.oidc import IdTokens
+from idp.oauth.protocol import SCOPES_UNDERSTOOD
+from idp.oauth.tokens import AccessTokenDecoder, AccessTokenGenerator
+from idp.ops.keys import KeyRing
+from idp.settings import Settings
+from idp.store.clients import ClientStore
+from idp.store.codes import CodeStore
+from idp.store.consents import ConsentStore
+from idp.store.logins import SessionStore
+from idp.store.mongo import Database, MongoClient, connect
+from idp.store.throttle import ThrottleStore
+from idp.store.users import UserStore
+
+
+@dataclass
+class Services:
+    """Everything a request handler or an admin command may reach."""
+
+    settings: Settings
+    db: Database
+    mongo_client: MongoClient
+    keyring: KeyRing
+    bridge: Bridge
+    tokens: TokenService
+    oauth: OAuthServer
+    accounts: Accounts
+    users: UserStore
+    sessions: SessionStore
+    clients: ClientStore
+    client_entries: list[ClientEntry]
+    clock: Clock
+    password_check: PasswordCheck
+    browser: BrowserSessions
+    codes: Codes
+    consents: ConsentStore
+    database_prepared: bool = False
+    metrics_server: WSGIServer | None = None
+    preparing: asyncio.Task[None] | None = None
+
+    @property
+    def scopes_supported(self) -> list[str]:
+        scopes = set(SCOPES_UNDERSTOOD)
+        for entry in self.client_entries:
+            scopes.update(entry.scope.split())
+        return sorted(scopes)
+
+
+def build_services(settings: Settings, clock: Clock) -> Services:
+    """Every service over one database connection, with no I/O yet: the key ring is
+    loaded by the app (admin commands that never sign need no keys folder)."""
+    entries = read_clients_file(settings.clients_file) if settings.clients_file else demo.clients(settings)
+    keyring = KeyRing(settings.keys_dir, settings.access_token_ttl, clock)
+    mongo_client, db = connect(settings.mongo_uri, settings.mongo_db, settings.db_timeout)
+    users, sessions = UserStore(db), SessionStore(db)
+    bridge = Bridge(settings.io_workers, settings.hash_workers)
+    throttle = Throttle(ThrottleStore(db), settings, clock)
+    password_check = PasswordCheck(users, throttle)
+    decoder = AccessTokenDecoder(settings.issuer, settings.audience, keyring)
+    tokens = TokenService(sessions, client_registry(entries), decoder, settings, clock)
+    generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock)
+    browser = BrowserSessions(tokens, sessions)
+    codes = Codes(CodeStore(db), tokens, browser)
+    id_tokens = IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock)
+    return Services(
+        settings=settings,
+        db=db,
+        mongo_client=mongo_client,
+        keyring=keyring,
+        bridge=bridge,
+        tokens=tokens,
+        oauth=OAuthServer(tokens, password_check, generator, codes, id_tokens),
+        accounts=Accounts(users, sessions, throttle, password_check, bridge, clock),
+        users=users,
+        sessions=sessions,
+        clients=ClientStore(db),
+        client_entries=entries,
+        clock=clock,
+        password_check=password_check,
+        browser=browser,
+        codes=codes,
+        consents=ConsentStore(db),
+    )
