@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         if services.preparing is not None:
             services.preparing.cancel()
         services.bridge.shutdown()
+        services.hashing.shutdown()
         services.mongo_client.close()
 
     return app

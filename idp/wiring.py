@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from wsgiref.simple_server import WSGIServer
 
+from idp.accounts.hashing import HashingPool
 from idp.accounts.password_check import PasswordCheck
 from idp.accounts.service import Accounts
 from idp.accounts.throttling import Throttle
@@ -41,6 +42,7 @@ class Services:
     mongo_client: MongoClient
     keyring: KeyRing
     bridge: Bridge
+    hashing: HashingPool
     tokens: TokenService
     oauth: OAuthServer
     accounts: Accounts
@@ -72,9 +74,9 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     keyring = KeyRing(settings.keys_dir, settings.access_token_ttl, clock)
     mongo_client, db = connect(settings.mongo_uri, settings.mongo_db, settings.db_timeout)
     users, sessions = UserStore(db), SessionStore(db)
-    bridge = Bridge(settings.io_workers, settings.hash_workers)
+    bridge, hashing = Bridge(settings.io_workers), HashingPool(settings.hash_workers)
     throttle = Throttle(ThrottleStore(db), settings, clock)
-    password_check = PasswordCheck(users, throttle)
+    password_check = PasswordCheck(users, throttle, hashing)
     decoder = AccessTokenDecoder(settings.issuer, settings.audience, keyring)
     tokens = TokenService(sessions, client_registry(entries), decoder, settings, clock)
     generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock)
@@ -87,9 +89,10 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         mongo_client=mongo_client,
         keyring=keyring,
         bridge=bridge,
+        hashing=hashing,
         tokens=tokens,
         oauth=OAuthServer(tokens, password_check, generator, codes, id_tokens),
-        accounts=Accounts(users, sessions, throttle, password_check, bridge, clock),
+        accounts=Accounts(users, sessions, throttle, password_check, hashing, clock),
         users=users,
         sessions=sessions,
         clients=ClientStore(db),

@@ -13,7 +13,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from idp.accounts import passwords
-from idp.oauth.authlib.bridge import Bridge, BridgeError, run_cpu_bound
+from idp.accounts.hashing import HashingPool
 from tests.conftest import CHEAP_HASHER, SECRETS
 from tests.helpers import basic, password_grant, post_form, register
 
@@ -73,28 +73,60 @@ async def test_a_burst_of_slow_hashes_does_not_delay_client_credentials(
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
-async def test_cpu_work_runs_in_its_own_pool_at_a_lower_priority() -> None:
-    bridge = Bridge(workers=1, cpu_workers=1)
+async def test_hashes_run_in_their_own_pool_at_a_lower_priority(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[int, int]] = []
 
-    def nice() -> tuple[int, int]:
+    def noting(password: str) -> str:
         tid = threading.get_native_id()
-        return tid, os.getpriority(os.PRIO_PROCESS, tid)
+        seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+        return "hash"
 
-    def work() -> tuple[tuple[int, int], tuple[int, int]]:
-        return nice(), run_cpu_bound(nice)
-
-    (io_thread, io_nice), (cpu_thread, cpu_nice) = await bridge.run_sync(work)
-    bridge.shutdown()
-    assert cpu_thread != io_thread
-    assert cpu_nice > io_nice or io_nice == 19
-
-
-async def test_hashing_on_the_event_loop_is_refused() -> None:
-    with pytest.raises(BridgeError, match="event loop"):
-        passwords.hash_password("a password on the loop")
+    monkeypatch.setattr(passwords, "hash_password", noting)
+    pool = HashingPool(1)
+    try:
+        assert await pool.hash("a password") == "hash"
+    finally:
+        pool.shutdown()
+    loop_tid = threading.get_native_id()
+    [(thread, nice)] = seen
+    assert thread != loop_tid
+    assert nice > os.getpriority(os.PRIO_PROCESS, loop_tid) or nice == 19
 
 
-async def test_hashing_outside_the_bridge_runs_in_the_calling_thread() -> None:
-    """Command-line tools hash without a server around them."""
-    stored = await asyncio.to_thread(passwords.hash_password, "correct horse")
-    assert await asyncio.to_thread(passwords.verify_password, stored, "correct horse")
+async def test_the_event_loop_answers_while_logins_hash(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A login awaits its hash on the loop: no thread of any other pool is held, and the
+    loop keeps answering (the probe here waits for no thread at all)."""
+    await register(client)
+    monkeypatch.setattr(passwords, "_hasher", SlowHasher(0.2))
+    logins = [asyncio.create_task(password_grant(client)) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    started = time.perf_counter()
+    assert (await client.get("/healthz")).status_code == 200
+    probe = time.perf_counter() - started
+    await asyncio.gather(*logins)
+    assert probe < 0.1, f"/healthz took {probe:.3f} s while logins hashed"
+
+
+async def test_a_cancelled_wait_leaves_the_queue_gauge_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    from idp.ops import metrics
+
+    monkeypatch.setattr(passwords, "_hasher", SlowHasher(0.2))
+    pool = HashingPool(1)
+    before = metrics.HASH_QUEUE._value.get()
+    try:
+        running = asyncio.create_task(pool.verify(None, "x"))
+        queued = asyncio.create_task(pool.verify(None, "y"))
+        await asyncio.sleep(0.05)
+        assert metrics.HASH_QUEUE._value.get() == before + 1  # one runs, one waits
+        queued.cancel()
+        await asyncio.gather(running, queued, return_exceptions=True)
+    finally:
+        pool.shutdown()
+    assert metrics.HASH_QUEUE._value.get() == before
+
+
+def test_hashing_is_a_plain_function_for_command_line_tools() -> None:
+    """`idp users add` and the tests hash without a server around them."""
+    stored = passwords.hash_password("correct horse")
+    assert passwords.verify_password(stored, "correct horse")
+    assert not passwords.verify_password(stored, "wrong horse")

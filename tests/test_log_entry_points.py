@@ -22,7 +22,7 @@ def test_plain_hypercorn_with_two_workers_writes_json_and_access_logs(tmp_path: 
     KeyRing(tmp_path / "keys", 900).load()  # the first key, made once (`idp serve` does it in its parent)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update({"IDP_KEYS_DIR": str(tmp_path / "keys"), "IDP_DB_TIMEOUT": "1",
+    env.update({"IDP_KEYS_DIR": str(tmp_path / "keys"), "IDP_DB_TIMEOUT": "1", "IDP_TRUSTED_PROXIES": "127.0.0.1",
                 "IDP_MONGO_URI": f"mongodb://127.0.0.1:{free_port()}/"})  # no database needed
     with open(tmp_path / "server.log", "w") as log:
         process = subprocess.Popen(

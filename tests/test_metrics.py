@@ -109,6 +109,19 @@ async def test_routes_are_url_rules_never_raw_paths(client: Client, session: dic
     assert not any(path.startswith("/no/such") for path in paths)
 
 
+async def test_a_made_up_method_is_counted_as_other_never_as_itself(client: Client) -> None:
+    def other() -> float:
+        return sum(s.value for f in REGISTRY.collect() for s in f.samples
+                   if s.name == "idp_http_requests_total" and s.labels.get("method") == "other")
+
+    odd = "X" * 14_000
+    before = other()
+    assert (await client.open("/healthz", method=odd)).status_code in (404, 405)
+    assert other() - before == 1
+    methods = {s.labels.get("method") for f in REGISTRY.collect() for s in f.samples if "method" in s.labels}
+    assert odd not in methods
+
+
 async def test_database_errors_are_counted(tmp_path: Path, clients_file: Path) -> None:
     settings = Settings(mongo_uri=f"mongodb://127.0.0.1:{free_port()}/", mongo_db="idp_down",
                         keys_dir=tmp_path / "keys", clients_file=clients_file, db_timeout=1)

@@ -50,10 +50,15 @@ async def test_a_full_flow_logs_no_secret(app: Quart, client: Client, caplog: py
             assert secret not in line, f"a secret reached the logs: {line[:200]}"
 
 
-async def test_responses_carry_a_request_id(client: Client) -> None:
+@pytest.mark.parametrize("settings_overrides", [{"trusted_proxies": frozenset({"10.0.0.1"})}])
+async def test_responses_carry_a_request_id_chosen_by_a_client_only_behind_a_trusted_proxy(client: Client) -> None:
     response = await client.get("/healthz")
     assert len(response.headers["X-Request-ID"]) >= 16
-    echoed = await client.get("/healthz", headers={"X-Request-ID": "trace-123"})
-    assert echoed.headers["X-Request-ID"] == "trace-123"
-    refused = await client.get("/healthz", headers={"X-Request-ID": "bad id; with spaces and {json}"})
-    assert refused.headers["X-Request-ID"] != "bad id; with spaces and {json}"
+
+    async def offered(peer: str, request_id: str) -> str:
+        answer = await client.get("/healthz", headers={"X-Request-ID": request_id}, scope_base={"client": (peer, 1)})
+        return answer.headers["X-Request-ID"]
+
+    assert await offered("10.0.0.1", "trace-123") == "trace-123"
+    assert await offered("10.0.0.1", "bad id; with spaces and {json}") != "bad id; with spaces and {json}"
+    assert await offered("203.0.113.9", "trace-123") != "trace-123"

@@ -21,8 +21,7 @@ from idp.accounts.service import Accounts
 from idp.ops.audit import audit
 from idp.clock import Clock, rfc3339, system_clock, to_datetime
 from idp.accounts.emails import InvalidEmail, normalise
-from idp.http.errors import ApiError
-from idp.http.schemas import Registration, parse
+from idp.accounts.forms import InvalidForm, Registration, validate
 from idp.store.clients import ClientStore
 from idp.store.logins import SessionStore
 from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
@@ -107,10 +106,10 @@ class Admin:
     async def add(self, name: str, email: str, password: str) -> Account:
         """Registration's rules and code, without its per-IP throttle."""
         try:
-            form = parse(Registration, {"name": name, "email": email, "password": password})
-        except ApiError as exc:
-            problems = "; ".join(f"{field} {why}" for field, why in (exc.fields or {}).items())
-            raise AdminRefusal(problems or str(exc)) from None
+            form = validate(Registration, {"name": name, "email": email, "password": password})
+        except InvalidForm as exc:
+            problems = "; ".join(f"{field} {why}" for field, why in exc.fields.items())
+            raise AdminRefusal(problems) from None
         try:
             user = await self._accounts.create(form)
         except EmailTaken:

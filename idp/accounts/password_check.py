@@ -1,44 +1,45 @@
 """Checking a person's password: throttled, constant in cost, rehashing when due.
 
-Synchronous on purpose: it runs in a worker thread (argon2 must never run on the event
-loop) and reaches the database through bridge.wait. The token endpoint calls it from
-Authlib's hook, the account endpoints through Bridge.run_sync.
+Async end to end: the throttle and the credentials are read on the event loop, and the
+argon2 verification is the one hop to the hashing pool. The token endpoint reaches it
+from Authlib's thread through the bridge; the login page and account changes await it.
 """
 
 from __future__ import annotations
 
-from idp.ops.audit import audit
-from idp.oauth.authlib.bridge import wait
-from idp.accounts.passwords import hash_password, needs_rehash, verify_password
-from idp.store.users import Credentials, UserStore
+from idp.accounts.hashing import HashingPool
+from idp.accounts.passwords import needs_rehash
 from idp.accounts.throttling import SlowDown, Throttle
+from idp.ops.audit import audit
+from idp.store.users import Credentials, UserStore
 
 
 class PasswordCheck:
-    def __init__(self, users: UserStore, throttle: Throttle) -> None:
+    def __init__(self, users: UserStore, throttle: Throttle, hashing: HashingPool) -> None:
         self._users = users
         self._throttle = throttle
+        self._hashing = hashing
 
-    def __call__(self, email_key: str, password: str, client_ip: str) -> Credentials | None:
+    async def __call__(self, email_key: str, password: str, client_ip: str) -> Credentials | None:
         """The credentials this password opens, or None; raises SlowDown when throttled.
 
         An unknown e-mail and a locked account cost one argon2 verification, as a wrong
         password does, and get the same None.
         """
         try:
-            attempt = wait(self._throttle.begin_password_check(email_key, client_ip))
+            attempt = await self._throttle.begin_password_check(email_key, client_ip)
         except SlowDown:
             audit("login.throttled")  # no user id: looking the account up would cost a round trip
             raise
-        credentials = wait(self._users.credentials(email_key))
+        credentials = await self._users.credentials(email_key)
         stored = credentials.password_hash if credentials and not credentials.locked else None
-        if not verify_password(stored, password):
+        if not await self._hashing.verify(stored, password):
             audit("login.failed", user_id=credentials and credentials.user_id, reason=_failure(credentials))
             return None
         assert credentials is not None and stored is not None
-        wait(self._throttle.password_check_succeeded(attempt))
+        await self._throttle.password_check_succeeded(attempt)
         if needs_rehash(stored):
-            wait(self._users.set_password_hash_if_unchanged(credentials, hash_password(password)))
+            await self._users.set_password_hash_if_unchanged(credentials, await self._hashing.hash(password))
         return credentials
 
 

@@ -1,10 +1,9 @@
 """Argon2id password hashing (argon2-cffi, RFC 9106 low-memory defaults).
 
-Hashing and verifying are CPU-bound and synchronous on purpose: callers run them in the
-bridge's I/O pool (idp.bridge), never on the event loop, and each call hands its argon2
-work to the bridge's low-priority CPU pool and waits for it (`cpu_bound`).
+Hashing and verifying are CPU-bound and synchronous: the server runs them in its hashing
+pool (idp.accounts.hashing), never on the event loop.
 
-Passwords are NFKC-normalised before hashing and checking (idp.password_rules.normalise_password).
+Passwords are NFKC-normalised before hashing and checking (idp.accounts.rules.normalise_password).
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from idp.oauth.authlib.bridge import cpu_bound
 from idp.accounts.rules import normalise_password
 
 _hasher = PasswordHasher()
@@ -22,12 +20,10 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password: used only to spend the time of a real check")
 
 
-@cpu_bound
 def hash_password(password: str) -> str:
     return _hasher.hash(normalise_password(password))
 
 
-@cpu_bound
 def verify_password(stored_hash: str | None, password: str) -> bool:
     """True when password matches; with no stored hash, spend the same time and say False."""
     try:

@@ -20,12 +20,11 @@ import uuid
 from typing import Any
 
 from idp.ops.audit import audit
-from idp.oauth.authlib.bridge import Bridge
 from idp.clock import Clock, to_datetime
 from idp.accounts.password_check import PasswordCheck
 from idp.accounts.emails import normalise
-from idp.accounts.passwords import hash_password
-from idp.http.schemas import ProfileChange, Registration
+from idp.accounts.hashing import HashingPool
+from idp.accounts.forms import ProfileChange, Registration
 from idp.store.logins import SessionStore
 from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
 from idp.accounts.throttling import Throttle
@@ -52,14 +51,14 @@ class Accounts:
         sessions: SessionStore,
         throttle: Throttle,
         password_check: PasswordCheck,
-        bridge: Bridge,
+        hashing: HashingPool,
         clock: Clock,
     ) -> None:
         self._users = users
         self._sessions = sessions
         self._throttle = throttle
         self._password_check = password_check
-        self._bridge = bridge
+        self._hashing = hashing
         self._clock = clock
 
     async def register(self, form: Registration, client_ip: str) -> User:
@@ -73,7 +72,7 @@ class Accounts:
         now = to_datetime(self._clock())
         email, email_key = normalise(form.email)
         user = User(str(uuid.uuid4()), form.name, email, email_key, now, now)
-        password_hash = await self._bridge.run_sync(hash_password, form.password)
+        password_hash = await self._hashing.hash(form.password)
         credentials = Credentials(email_key, user.user_id, password_hash, new_stamp())
         await self._sessions.open_list(user.user_id, credentials.stamp)
         try:
@@ -109,7 +108,7 @@ class Accounts:
         """Store the new e-mail and/or password; returns the profile fields that follow."""
         password_hash, stamp = credentials.password_hash, credentials.stamp
         if form.password is not None:
-            password_hash = await self._bridge.run_sync(hash_password, form.password)
+            password_hash = await self._hashing.hash(form.password)
             stamp = new_stamp()
         profile: dict[str, Any] = {}
         email_key = credentials.email_key
@@ -144,7 +143,7 @@ class Accounts:
 
     async def _confirm_password(self, user: User, password: str, client_ip: str) -> Credentials:
         """Throttled like a login, since a stolen access token must not become an oracle."""
-        credentials = await self._bridge.run_sync(self._password_check, user.email_key, password, client_ip)
+        credentials = await self._password_check(user.email_key, password, client_ip)
         if credentials is None or credentials.user_id != user.user_id:
             raise WrongPassword()
         return credentials

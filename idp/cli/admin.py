@@ -103,6 +103,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                        "and that MongoDB is running")
     finally:
         services.bridge.shutdown()
+        services.hashing.shutdown()
         services.mongo_client.close()
 
 

@@ -95,6 +95,7 @@ def _prepare(settings: Settings) -> None:
 
     services = services_of(create_app(settings))
     services.bridge.shutdown()
+    services.hashing.shutdown()
     services.mongo_client.close()
 
 

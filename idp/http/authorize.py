@@ -18,12 +18,11 @@ from werkzeug.datastructures import MultiDict
 
 from idp.http.context import services
 from idp.accounts.service import UserGone
-from idp.http.bearer import invalid_token, no_token
 from idp.http.forms import client_ip
 from idp.ops.audit import audit
 from idp.http.csrf import require_csrf
 from idp.accounts.emails import lookup_key
-from idp.http.errors import ApiError
+from idp.http.errors import ApiError, invalid_token, no_token
 from idp.oauth.authorization_request import AuthorizationError, AuthorizationRequest, parse
 from idp.oauth.authlib.grants import WRONG_CREDENTIALS
 from idp.oauth.authlib.models import Client
@@ -31,8 +30,7 @@ from idp.oauth.oidc import read_id_token_hint, userinfo_claims
 from idp.logins.service import CredentialsChanged
 from idp.http.pages import PageError, describe_scopes, render_page
 from idp.oauth.protocol import OPENID_SCOPE
-from idp.http.schemas import Registration
-from idp.http.schemas import parse as parse_body
+from idp.accounts.forms import InvalidForm, Registration, validate
 from idp.store.logins import Session
 from idp.store.users import EmailTaken
 from idp.accounts.throttling import SlowDown
@@ -65,7 +63,7 @@ async def _browser_session() -> Session | None:
 
 def _registration_open() -> bool:
     """IDP_SELF_REGISTRATION, where this version has it; open otherwise."""
-    return getattr(services().settings, "self_registration", "open") not in (False, "closed")
+    return services().settings.registration_open
 
 
 def _redirect(location: str) -> Response:
@@ -175,8 +173,7 @@ async def _login(auth_request: AuthorizationRequest, form: MultiDict[str, str]) 
     if not email or not password:
         return await _login_page(auth_request, email=email, error="Enter your e-mail address and password.")
     try:
-        credentials = await svc.bridge.run_sync(svc.password_check, lookup_key(email), password,
-                                                     client_ip())
+        credentials = await svc.password_check(lookup_key(email), password, client_ip())
     except SlowDown as exc:
         return await _throttled(auth_request, email, exc.retry_after)
     if credentials is None:
@@ -259,9 +256,9 @@ async def signup_form() -> Response:
     body = {field: form.get(field, "") for field in ("name", "email", "password")}
     again = {"name": body["name"], "email": body["email"]}
     try:
-        registration = parse_body(Registration, body)
+        registration = validate(Registration, body)
         user = await svc.accounts.register(registration, client_ip())
-    except ApiError as exc:
+    except InvalidForm as exc:
         return await _signup_page(auth_request, status=400, field_errors=exc.fields,
                                   error="Please correct the fields below.", **again)
     except EmailTaken:
@@ -271,8 +268,7 @@ async def signup_form() -> Response:
         return await _signup_page(auth_request, status=429, **again,
                                   error="Too many accounts were made from your network. Try again later.")
     try:
-        credentials = await svc.bridge.run_sync(svc.password_check, user.email_key,
-                                                     registration.password, client_ip())
+        credentials = await svc.password_check(user.email_key, registration.password, client_ip())
     except SlowDown as exc:
         return await _throttled(auth_request, user.email, exc.retry_after)
     if credentials is None:  # changed or deleted in the moment since

@@ -5,13 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from quart import current_app, request
+from quart import request
 
 from idp.http.context import services
-from idp.http.errors import ApiError
+from idp.http.errors import insufficient_scope, invalid_token, no_token
 from idp.oauth.protocol import ACCOUNT_SCOPE
-
-
 
 @dataclass(frozen=True)
 class Caller:
@@ -20,23 +18,6 @@ class Caller:
     user_id: str
     sid: str | None
     claims: dict[str, Any]
-
-
-def no_token() -> ApiError:
-    # §3.1: a request with no authentication information gets no error code
-    return ApiError(401, "unauthorized", "A Bearer access token is required.",
-                    headers={"WWW-Authenticate": "Bearer"})
-
-
-def invalid_token() -> ApiError:
-    return ApiError(401, "invalid_token", "The access token is invalid, expired or revoked.",
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-
-
-def insufficient_scope() -> ApiError:
-    return ApiError(403, "insufficient_scope",
-                    f"The access token needs the '{ACCOUNT_SCOPE}' scope and a user.",
-                    headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
 
 
 async def require_account_caller() -> Caller:

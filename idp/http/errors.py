@@ -1,18 +1,31 @@
-"""Every error as JSON, in the shape its RFC gives; never an HTML page or a stack trace."""
+"""The one map from what went wrong to what the client sees.
+
+Services below HTTP raise domain errors (an e-mail taken, a wrong current password, too
+many attempts, a form that breaks its rules, a database that does not answer); this
+module is where each becomes an answer: a JSON body in the shape its RFC gives, an
+error page for a person, or a redirect to an app. Never a stack trace, never HTML where
+JSON is expected.
+"""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pymongo.errors import ConnectionFailure, PyMongoError
 from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from idp.ops import metrics
+from idp.accounts.forms import InvalidForm
+from idp.accounts.service import EmailTaken, UserGone, WrongPassword
 from idp.accounts.throttling import SlowDown
+from idp.oauth.protocol import ACCOUNT_SCOPE
+from idp.ops import metrics
 
 log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=BaseException)
 
 
 class ApiError(Exception):
@@ -47,7 +60,50 @@ def invalid_request(description: str, fields: dict[str, str] | None = None, stat
     return ApiError(status, "invalid_request", description, fields=fields)
 
 
+# -- RFC 6750 §3.1: the answers of a resource endpoint to its Bearer token ---------------
+
+def no_token() -> ApiError:
+    # a request with no authentication information gets no error code
+    return ApiError(401, "unauthorized", "A Bearer access token is required.",
+                    headers={"WWW-Authenticate": "Bearer"})
+
+
+def invalid_token() -> ApiError:
+    return ApiError(401, "invalid_token", "The access token is invalid, expired or revoked.",
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def insufficient_scope() -> ApiError:
+    return ApiError(403, "insufficient_scope", f"The access token needs the '{ACCOUNT_SCOPE}' scope and a user.",
+                    headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
+
+
+def registration_closed() -> ApiError:
+    return ApiError(403, "registration_closed",
+                    "Self-registration is closed on this server: ask its administrator for an account.")
+
+
 RETRY_AFTER_SECONDS = 5
+
+
+def _slow_down(error: SlowDown) -> ApiError:
+    return ApiError(429, "slow_down", "Too many attempts; try again later.",
+                    headers={"Retry-After": str(error.retry_after)})
+
+
+def _database_unavailable(_: Exception) -> ApiError:
+    return ApiError(503, "temporarily_unavailable", "The database is not answering; try again shortly.",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+# The domain errors a JSON endpoint can meet, and their answers.
+JSON_ANSWERS: dict[type[Exception], Callable[[Any], ApiError]] = {
+    InvalidForm: lambda error: invalid_request(str(error), error.fields),
+    EmailTaken: lambda _: ApiError(409, "email_taken", "An account with this e-mail address exists."),
+    WrongPassword: lambda _: ApiError(403, "invalid_current_password", "The current password is wrong."),
+    UserGone: lambda _: invalid_token(),  # deleted while its token was in flight
+    SlowDown: _slow_down,
+}
 
 _HTTP_ERRORS = {
     404: ("not_found", "There is nothing at this path."),
@@ -75,23 +131,18 @@ def register(app: Quart) -> None:
     async def _api_error(error: ApiError) -> Response:
         return json_error(error)
 
-    @app.errorhandler(SlowDown)
-    async def _slow_down(error: SlowDown) -> Response:
-        return json_error(ApiError(429, "slow_down", "Too many attempts; try again later.",
-                                   headers={"Retry-After": str(error.retry_after)}))
+    for kind, answer in JSON_ANSWERS.items():
+        app.register_error_handler(kind, _answering(answer))
 
     @app.errorhandler(PyMongoError)
     @app.errorhandler(TimeoutError)
-    async def _database_unavailable(error: Exception) -> Response:
+    async def _unavailable(error: Exception) -> Response:
         """The database did not answer in time (or at all): 503, never a 500 or a hang."""
         if not database_unavailable(error):
             return await _unexpected(error)
         log.error("database unavailable: %s", type(error).__name__)
         metrics.DATABASE_ERRORS.inc()
-        return json_error(ApiError(
-            503, "temporarily_unavailable", "The database is not answering; try again shortly.",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        ))
+        return json_error(_database_unavailable(error))
 
     @app.errorhandler(HTTPException)
     async def _http_error(error: HTTPException) -> Response:
@@ -109,3 +160,9 @@ def register(app: Quart) -> None:
     async def _unexpected(error: Exception) -> Response:
         log.error("unhandled error: %s", type(error).__name__, exc_info=error)
         return json_error(ApiError(500, "server_error", "The server could not handle this request."))
+
+
+def _answering(answer: Callable[[E], ApiError]) -> Callable[[E], Any]:
+    async def handler(error: E) -> Response:
+        return json_error(answer(error))
+    return handler

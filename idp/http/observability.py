@@ -14,7 +14,7 @@ import uuid
 from quart import Quart, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from idp.http.forms import client_ip
+from idp.http.forms import client_ip, from_trusted_proxy
 from idp.ops import audit, logs, metrics
 
 SECURITY_HEADERS = {
@@ -32,7 +32,8 @@ def install(app: Quart, max_body_bytes: int) -> None:
     @app.before_request
     async def _begin() -> None:
         g.started = time.perf_counter()
-        offered = request.headers.get("X-Request-ID", "")
+        # an id chosen by a client would let it forge or join another request's log lines
+        offered = request.headers.get("X-Request-ID", "") if from_trusted_proxy() else ""
         logs.request_id.set(offered if logs.acceptable_request_id(offered) else uuid.uuid4().hex)
         audit.begin_request(client_ip())
         # a declared length over the limit is 413 before anything else (authentication

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from idp.accounts import forms
 from idp.http import schemas
 
 JSON = "application/json"
@@ -59,7 +60,7 @@ def _registration(registration_open: bool, user: dict[str, Any]) -> dict[str, An
                 "responses": {"403": _json("registration_closed", schemas.ErrorBody)}}
     return {
         "summary": "Register",
-        "requestBody": _body(schemas.Registration),
+        "requestBody": _body(forms.Registration),
         "responses": {"201": {**user, "headers": {"Location": {"schema": {"type": "string"}}}},
                       **_errors(400, 409, 413, 429)},
     }
@@ -110,10 +111,10 @@ def _paths(registration_open: bool) -> dict[str, Any]:
             "get": {"summary": "Read one's account", "security": _USER_AUTH,
                     "responses": {"200": user, **_errors(401, 403)}},
             "patch": {"summary": "Change name, e-mail or password", "security": _USER_AUTH,
-                      "requestBody": _body(schemas.ProfileChange),
+                      "requestBody": _body(forms.ProfileChange),
                       "responses": {"200": user, **_errors(400, 401, 403, 409, 413, 429)}},
             "delete": {"summary": "Delete one's account", "security": _USER_AUTH,
-                       "requestBody": _body(schemas.Deletion),
+                       "requestBody": _body(forms.Deletion),
                        "responses": {"204": {"description": "Deleted"}, **_errors(400, 401, 403, 413, 429)}},
         },
     }
@@ -121,7 +122,7 @@ def _paths(registration_open: bool) -> dict[str, Any]:
 
 @cache
 def document(issuer: str, registration_open: bool = True) -> dict[str, Any]:
-    models = (schemas.Registration, schemas.ProfileChange, schemas.Deletion, schemas.User,
+    models = (forms.Registration, forms.ProfileChange, forms.Deletion, schemas.User,
               schemas.ErrorBody, schemas.TokenForm, schemas.TokenResponse, schemas.TokenForm7009,
               schemas.Introspection)
     return {

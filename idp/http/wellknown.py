@@ -20,7 +20,7 @@ from idp.oauth.protocol import AUTH_METHODS, CONFIDENTIAL_METHODS, GRANT_TYPES
 
 bp = Blueprint("wellknown", __name__)
 
-# public documents: any web page may read them (CONTRACT "Browser sign-in")
+# public documents: any web page may read them, so single-page apps can discover the server
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
 _EXTENSION = "idp.wellknown"
 

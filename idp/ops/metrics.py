@@ -60,16 +60,6 @@ def count_event(event: str) -> None:
         REFRESH_REUSE.inc()
 
 
-def timed_hash(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run func on a hashing thread: it no longer waits (the queue shrinks), and its time counts."""
-    HASH_QUEUE.dec()
-    started = time.perf_counter()
-    try:
-        return func(*args, **kwargs)
-    finally:
-        HASH_SECONDS.observe(time.perf_counter() - started)
-
-
 def count_request(route: str | None, method: str, status: int, seconds: float | None) -> None:
     """Count and time one request by its URL rule (None: no rule matched) and a method
     from a fixed set: no label takes a value from the request as sent."""

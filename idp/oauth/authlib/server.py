@@ -146,7 +146,7 @@ class OAuthServer(AuthorizationServer):
 
     def check_password(self, username: str, password: str, client_ip: str) -> AuthenticatedUser | None:
         try:
-            credentials = self._password_check(lookup_key(username), password, client_ip)
+            credentials = wait(self._password_check(lookup_key(username), password, client_ip))
         except SlowDown as exc:
             raise SlowDownError(exc.retry_after) from None
         if credentials is None:
