@@ -50,7 +50,10 @@ class Settings:
     access_token_ttl: int = _variable(int, "seconds", 900)
     refresh_token_ttl: int = _variable(int, "seconds, absolute from the login", 2_592_000)
     max_body_bytes: int = _variable(int, "larger request bodies get 413", 65_536)
-    login_max_failures: int = _variable(int, "failed password checks per e-mail per window before 429", 10)
+    login_max_failures: int = _variable(int, "failed password checks per e-mail and client IP per window before 429",
+                                        10)
+    account_max_failures: int = _variable(int, "failed password checks per e-mail per window from all IPs "
+                                                "together (browsers with a device cookie for it are exempt)", 100)
     ip_max_failures: int = _variable(int, "failed password checks per client IP per window", 100)
     register_max_per_ip: int = _variable(int, "registrations per client IP per window", 100)
     login_window: int = _variable(int, "seconds", 900)
@@ -139,7 +142,8 @@ class Settings:
         for f in fields(cls):
             shown = f.metadata["shown"]
             if shown is None:
-                shown = str(f.default_factory() if f.default is MISSING else f.default)  # type: ignore[misc]
+                default = f.default_factory() if f.default_factory is not MISSING else f.default
+                shown = str(default)
             described.append((f"IDP_{f.name.upper()}", shown, f.metadata["meaning"]))
         return described
 

@@ -76,7 +76,8 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     users, sessions = UserStore(db), SessionStore(db)
     bridge, hashing = Bridge(settings.io_workers), HashingPool(settings.hash_workers)
     throttle = Throttle(ThrottleStore(db), settings, clock)
-    password_check = PasswordCheck(users, throttle, hashing)
+    # one IP may keep all but one hashing thread busy, never all of them
+    password_check = PasswordCheck(users, throttle, hashing, max(1, settings.hash_workers - 1))
     decoder = AccessTokenDecoder(settings.issuer, settings.audience, keyring)
     tokens = TokenService(sessions, client_registry(entries), decoder, settings, clock)
     generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock)

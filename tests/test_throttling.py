@@ -145,3 +145,52 @@ async def test_a_key_keeps_a_bounded_list_of_attempts(app, client: Client, ann: 
         clock.advance(WINDOW + 1)
     doc = await app.extensions["idp"].db["throttle"].find_one({"_id": _key("email", "ann@example.com")})
     assert len(doc["attempts"]) <= 2 * 3 + PRUNE_SLACK + 1
+
+
+async def test_a_stranger_s_guesses_do_not_lock_the_owner_out(client: Client, ann: dict) -> None:
+    """Counted per e-mail and client IP: ten wrong passwords from one address refuse that
+    address only; the owner, elsewhere, still signs in."""
+
+    async def attempt(peer: str, password: str) -> int:
+        body = f"grant_type=password&client_id=web&username=ann%40example.com&password={password}"
+        response = await client.post("/oauth/token", data=body, scope_base={"client": (peer, 5000)},
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return response.status_code
+
+    assert [await attempt("203.0.113.66", "wrong+password") for _ in range(4)] == [400, 400, 400, 429]
+    assert await attempt("198.51.100.7", PASSWORD.replace(" ", "+")) == 200
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_max_failures": 3, "account_max_failures": 4,
+                                                 "ip_max_failures": 50, "login_window": WINDOW}])
+async def test_guesses_spread_over_many_addresses_meet_the_account_s_limit(client: Client, ann: dict) -> None:
+    async def attempt(peer: str, password: str) -> int:
+        body = f"grant_type=password&client_id=web&username=ann%40example.com&password={password}"
+        response = await client.post("/oauth/token", data=body, scope_base={"client": (peer, 5000)},
+                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return response.status_code
+
+    statuses = [await attempt(f"203.0.113.{i}", "wrong+password") for i in range(6)]
+    assert statuses == [400] * 4 + [429] * 2
+    # the all-IP limit holds the right password too, for a client without a device cookie
+    assert await attempt("198.51.100.7", PASSWORD.replace(" ", "+")) == 429
+
+
+@pytest.mark.parametrize("settings_overrides", [{"hash_workers": 2}])
+async def test_one_address_cannot_take_every_hashing_thread(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from idp.accounts import passwords
+    from tests.test_hashing_pool import SlowHasher
+
+    slow = SlowHasher(0.1)
+    monkeypatch.setattr(passwords, "_hasher", slow)
+
+    async def guess(peer: str, i: int) -> None:
+        body = f"grant_type=password&client_id=web&username=u{i}%40example.com&password=wrong+password"
+        await client.post("/oauth/token", data=body, scope_base={"client": (peer, 5000)},
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+    await asyncio.gather(*(guess("203.0.113.1", i) for i in range(4)))
+    assert slow.most_at_once == 1  # one address: one thread of the two at a time
+    slow.most_at_once = 0
+    await asyncio.gather(*(guess(f"203.0.113.{10 + i}", i) for i in range(4)))
+    assert slow.most_at_once == 2  # several addresses share both threads

@@ -13,6 +13,7 @@ refresh stops with the logins.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -145,7 +146,7 @@ class Admin:
 
     # -- clients ---------------------------------------------------------------------
 
-    async def clients(self) -> list[dict[str, Any]]:
+    async def clients(self) -> builtins.list[dict[str, Any]]:
         """Every client the database has seen, with whether the clients file still has it."""
         return [_client_view(doc) for doc in await self._clients.all()]
 

@@ -1,26 +1,38 @@
-"""Login and registration throttling (the contract's "Throttling" paragraph).
+"""Login and registration throttling.
 
-A sliding window: an attempt is refused while the key already has `limit` counted
-attempts in the last `window` seconds; Retry-After says when the oldest of them
-leaves the window. Attempts are counted *before* the password is checked, so that a
-burst of concurrent guesses cannot slip past the limit while the first ones are still
-being verified. A refused attempt is not counted (hammering does not extend the
-wait), and a success takes its own attempt back: the e-mail's count is cleared, the
-IP's loses just this attempt (an attacker must not be able to clear the IP count by
-logging into an account of their own). Nobody is locked out for good.
+Three limits on password checks, each a sliding window of IDP_LOGIN_WINDOW seconds:
+
+- per e-mail *and* client IP (IDP_LOGIN_MAX_FAILURES): the one a guesser meets first.
+  Counting per e-mail alone let anyone lock a person out with ten wrong passwords from
+  anywhere; counted per e-mail and IP, a stranger's guesses lock out only the stranger;
+- per e-mail over all IPs (IDP_ACCOUNT_MAX_FAILURES), so guessing spread over many
+  addresses is bounded too. A browser that signed in to the account before (a device
+  cookie, checked by the HTTP layer) is exempt, so a stranger cannot lock the owner out;
+- per client IP (IDP_IP_MAX_FAILURES), over all e-mails.
+
+Both e-mail limits are read from one document per e-mail, whose attempts carry a digest
+of the IP they came from: one database command counts both. Attempts are counted
+*before* the password is checked, so a burst of concurrent guesses cannot slip past a
+limit while the first ones are still being verified. A refused attempt is not counted
+(hammering does not extend the wait); a success takes back this IP's attempts on the
+e-mail and its own attempt on the IP (an attacker must not clear the IP count by signing
+in to an account of their own). Nobody is locked out for good.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from idp.ops import metrics
 from idp.clock import Clock, to_datetime
+from idp.ops import metrics
 from idp.settings import Settings
-from idp.store.throttle import ThrottleStore, attempt_time
+from idp.store.throttle import ThrottleStore, attempt_tag, attempt_time
 
 
 class SlowDown(Exception):
@@ -36,6 +48,7 @@ class PasswordAttempt:
     """The attempts one password check counted, to be taken back if it succeeds."""
 
     email_key: str
+    this_ip_on_email: tuple[str, ...]
     ip_key: str
     ip_attempt: str
 
@@ -46,47 +59,96 @@ class Throttle:
         self._settings = settings
         self._clock = clock
 
-    async def begin_password_check(self, email_key: str, ip: str) -> PasswordAttempt:
-        """Count one password check for this e-mail and IP; SlowDown past either limit."""
-        email = _key("email", email_key)
-        email_attempt = await self._count(email, self._settings.login_max_failures)
+    async def begin_password_check(self, email_key: str, ip: str, *, known_device: bool = False) -> PasswordAttempt:
+        """Count one password check for this e-mail from this IP; SlowDown past a limit.
+
+        known_device: the browser proved it signed in to this account before, so the
+        all-IP limit of the account does not apply to it."""
+        now, since = self._window()
+        email, tag = _key("email", email_key), _digest(ip)[:16]
+        attempt, stored = await self._store.record(email, now, self._settings.login_window, tag)
+        in_window = [a for a in stored if attempt_time(a) > since]
+        from_here = [a for a in in_window if attempt_tag(a) == tag]
+        limits = [(from_here, self._settings.login_max_failures, "email")]
+        if not known_device:
+            limits.append((in_window, self._settings.account_max_failures, "account"))
+        for counted, limit, name in limits:
+            if len(counted) > limit:
+                await self._store.forget(email, [attempt])
+                raise self._refused(counted, name, now)
+        await self._prune_if_long(email, stored, since)
         ip_key = _key("ip", ip)
         try:
             ip_attempt = await self._count(ip_key, self._settings.ip_max_failures)
         except SlowDown:
-            await self._store.forget(email, email_attempt)
+            await self._store.forget(email, [attempt])
             raise
-        return PasswordAttempt(email, ip_key, ip_attempt)
+        return PasswordAttempt(email, tuple(from_here), ip_key, ip_attempt)
 
     async def password_check_succeeded(self, attempt: PasswordAttempt) -> None:
-        await self._store.settle(attempt.email_key, (attempt.ip_key, attempt.ip_attempt))
+        await self._store.settle((attempt.email_key, list(attempt.this_ip_on_email)),
+                                 (attempt.ip_key, [attempt.ip_attempt]))
 
     async def count_registration(self, ip: str) -> None:
         await self._count(_key("register", ip), self._settings.register_max_per_ip)
 
     async def _count(self, key: str, limit: int) -> str:
-        now = to_datetime(self._clock())
-        window = self._settings.login_window
-        since = now - timedelta(seconds=window)
-        attempt, stored = await self._store.record(key, now, window)
-        in_window = sorted(at for at in map(attempt_time, stored) if at > since)
-        if len(stored) > 2 * limit + PRUNE_SLACK:
-            await self._store.prune(key, [a for a in stored if attempt_time(a) <= since])
+        now, since = self._window()
+        attempt, stored = await self._store.record(key, now, self._settings.login_window)
+        in_window = [a for a in stored if attempt_time(a) > since]
+        await self._prune_if_long(key, stored, since)
         if len(in_window) <= limit:
             return attempt
-        await self._store.forget(key, attempt)
-        metrics.THROTTLED.labels(key.partition(":")[0]).inc()
-        raise SlowDown(self._retry_after(in_window[0], now))
+        await self._store.forget(key, [attempt])
+        raise self._refused(in_window, key.partition(":")[0], now)
 
-    def _retry_after(self, oldest: datetime, now: datetime) -> int:
-        return max(1, math.ceil((oldest - now).total_seconds() + self._settings.login_window))
+    def _window(self) -> tuple[datetime, datetime]:
+        now = to_datetime(self._clock())
+        return now, now - timedelta(seconds=self._settings.login_window)
+
+    async def _prune_if_long(self, key: str, stored: list[str], since: datetime) -> None:
+        """Attempts that left the window stay stored until PRUNE_SLACK of them have piled
+        up: pruning is one more command, paid once in a while, not per attempt."""
+        expired = [a for a in stored if attempt_time(a) <= since]
+        if len(expired) > PRUNE_SLACK:
+            await self._store.forget(key, expired)
+
+    def _refused(self, counted: list[str], limit: str, now: datetime) -> SlowDown:
+        metrics.THROTTLED.labels(limit).inc()
+        oldest = min(attempt_time(a) for a in counted)
+        return SlowDown(max(1, math.ceil((oldest - now).total_seconds() + self._settings.login_window)))
 
 
 PRUNE_SLACK = 16
-"""Attempts that left the window stay stored until the list is this much longer than
-twice the limit: pruning is one more command, paid once in a while, not per attempt."""
+
+
+class InFlight:
+    """At most `limit` password checks of one client IP hash at once, in this process; the
+    excess waits its turn, so one address cannot take every hashing thread."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @asynccontextmanager
+    async def slot(self, ip: str) -> AsyncIterator[None]:
+        semaphore, users = self._slots.get(ip, (asyncio.Semaphore(self._limit), 0))
+        self._slots[ip] = (semaphore, users + 1)
+        try:
+            async with semaphore:
+                yield
+        finally:
+            semaphore, users = self._slots[ip]
+            if users == 1:
+                del self._slots[ip]
+            else:
+                self._slots[ip] = (semaphore, users - 1)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def _key(kind: str, value: str) -> str:
-    """Attempts are keyed by a digest: no e-mail address is stored, and keys stay short."""
-    return f"{kind}:{hashlib.sha256(value.encode()).hexdigest()}"
+    """Attempts are keyed by a digest: no e-mail address or IP is stored, and keys stay short."""
+    return f"{kind}:{_digest(value)}"

@@ -90,7 +90,8 @@ def _create(path: Path) -> None:
 
 
 def _csrf() -> Csrf:
-    return current_app.extensions[_EXTENSION]
+    found: Csrf = current_app.extensions[_EXTENSION]
+    return found
 
 
 def csrf_token() -> str:

@@ -20,7 +20,7 @@ async def read_form() -> dict[str, str]:
     """The form body as a dict; every parameter must appear once (RFC 6749 §3.2)."""
     if request.mimetype != FORM:
         raise invalid_request(f"The body must be {FORM}.")
-    raw = await request.get_data(cache=True)
+    raw = await _body()
     try:
         pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
@@ -39,7 +39,7 @@ async def read_json_object() -> dict[str, Any]:
     """The JSON body, which must be an object; the content type must say JSON."""
     if request.mimetype != "application/json":
         raise invalid_request("The body must be application/json.")
-    raw = await request.get_data(cache=True)
+    raw = await _body()
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_no_constants, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -47,6 +47,12 @@ async def read_json_object() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid_request("The body must be a JSON object.")
     return body
+
+
+async def _body() -> bytes:
+    """The raw body, kept for anything that reads it again."""
+    data = await request.get_data(cache=True, as_text=False)
+    return data if isinstance(data, bytes) else data.encode()
 
 
 def from_trusted_proxy() -> bool:

@@ -49,8 +49,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return answers
 
 
-_USER_AUTH = [{"bearer": []}]
-_CLIENT_AUTH = [{"basic": []}, {}]
+_USER_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+_CLIENT_AUTH: list[dict[str, list[str]]] = [{"basic": []}, {}]
 
 
 def _registration(registration_open: bool, user: dict[str, Any]) -> dict[str, Any]:

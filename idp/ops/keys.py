@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import Key, KeyParameters, KeySet, RSAKey
 
 from idp.clock import Clock, rfc3339, system_clock, to_datetime
 from idp.settings import ConfigError
@@ -75,6 +75,7 @@ def _states(entries: list[_Entry], now: float, token_ttl: int) -> list[tuple[_En
     for index, entry in enumerate(entries):
         successor = entries[index + 1].signs_from if index + 1 < len(entries) else None
         state: State
+        until: float | None
         if entry.signs_from > now and index > 0:
             state, until = "next", entry.signs_from
         elif successor is None or successor > now:
@@ -235,7 +236,8 @@ class KeyRing:
 
     def verification_keys(self) -> KeySet:
         """Every published key, for checking tokens this server issued."""
-        return KeySet(self._published())
+        published: list[Key] = list(self._published())
+        return KeySet(published)
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """The public JWK Set: never a private member."""
@@ -286,7 +288,7 @@ def _iso(seconds: float) -> str:
     return rfc3339(to_datetime(seconds))
 
 
-def _params(kid: str) -> dict[str, str]:
+def _params(kid: str) -> KeyParameters:
     return {"kid": kid, "alg": ALGORITHM, "use": "sig"}
 
 

@@ -73,7 +73,7 @@ def registry() -> CollectorRegistry:
     """What the listener serves: the sum of the worker processes' files, or this process."""
     if os.environ.get(MULTIPROC_ENV):
         collected = CollectorRegistry()
-        multiprocess.MultiProcessCollector(collected)
+        multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
         return collected
     return REGISTRY
 
@@ -121,7 +121,8 @@ def serve(address: tuple[str, int], collected: CollectorRegistry) -> WSGIServer:
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"metrics are at /metrics\n"]
-        return metrics_app(environ, start_response)
+        answer: Iterable[bytes] = metrics_app(environ, start_response)
+        return answer
 
     server_class = _ThreadingServer6 if ":" in address[0] else _ThreadingServer
     server = make_server(address[0], address[1], only_metrics, server_class, _QuietHandler)
