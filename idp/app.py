@@ -12,6 +12,7 @@ from quart import Quart
 from idp.clock import Clock, system_clock, to_datetime
 from idp.http import authorize, cors, csrf, errors, health, observability, pages, token, users, wellknown
 from idp.http.context import attach
+from idp.http.prepared import PreparedAnswers
 from idp.oauth import demo
 from idp.oauth.clients_file import sync_clients
 from idp.ops import logs, metrics
@@ -41,6 +42,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     pages.install(app, settings)
     csrf.install(app, settings)
     cors.install(app, services.client_entries)
+    documents = wellknown.install(app, settings.issuer, services.scopes_supported, services.keyring)
+    app.asgi_app = PreparedAnswers(  # type: ignore[method-assign]
+        app.asgi_app, {**documents.answers(), "/healthz": lambda: health.ALIVE},
+        observability.SECURITY_HEADERS, settings.trusted_proxies)
 
     @app.before_serving
     async def _start() -> None:
