@@ -6,8 +6,12 @@ import asyncio
 import logging
 import sys
 
+import pymongo
 from pymongo.errors import PyMongoError
 from quart import Quart
+from quart.ctx import RequestContext
+from quart.globals import request_ctx
+from quart.typing import ResponseReturnValue
 
 from idp.clock import Clock, system_clock, to_datetime
 from idp.http import authorize, cors, csrf, errors, health, observability, pages, token, users, wellknown
@@ -24,11 +28,29 @@ from idp.wiring import Services, build_services
 log = logging.getLogger("idp")
 
 
+class IdentityProvider(Quart):
+    """Quart, with one database deadline per request.
+
+    IDP_DB_TIMEOUT bounds what a request waits for MongoDB in all, every command and
+    pool checkout together, not each command: the deadline is set once around the view
+    (and reaches Authlib's thread, which carries the request's context). The body is
+    read first, so a client slow to send it does not spend the database's time.
+    """
+
+    db_timeout: float = 3.0
+
+    async def dispatch_request(self, request_context: RequestContext | None = None) -> ResponseReturnValue:
+        await (request_context or request_ctx).request.get_data(cache=True)
+        with pymongo.timeout(self.db_timeout):
+            return await super().dispatch_request(request_context)
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> Quart:
     """Build the app; raises ConfigError (one line) when the configuration is unusable."""
     settings = settings or Settings.from_env()
     logs.configure_logging_once()  # plain `hypercorn 'idp.app:create_app()'` logs as `idp serve` does
-    app = Quart("idp", static_folder=None)  # idp.http.pages serves the stylesheet, operator's first
+    app = IdentityProvider("idp", static_folder=None)  # idp.http.pages serves the stylesheet, operator's first
+    app.db_timeout = settings.db_timeout
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     services = build_services(settings, clock)
@@ -67,9 +89,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             services.metrics_server.server_close()
         if services.preparing is not None:
             services.preparing.cancel()
-        services.bridge.shutdown()
-        services.hashing.shutdown()
-        services.mongo_client.close()
+        await services.close()
 
     return app
 

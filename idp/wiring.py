@@ -28,7 +28,7 @@ from idp.store.clients import ClientStore
 from idp.store.codes import CodeStore
 from idp.store.consents import ConsentStore
 from idp.store.logins import SessionStore
-from idp.store.mongo import Database, MongoClient, connect
+from idp.store.mongo import Database, MongoClient, close, connect
 from idp.store.throttle import ThrottleStore
 from idp.store.users import UserStore
 
@@ -58,6 +58,12 @@ class Services:
     database_prepared: bool = False
     metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        """Stop the pools and close the database client."""
+        self.bridge.shutdown()
+        self.hashing.shutdown()
+        await close(self.mongo_client)
 
     @property
     def scopes_supported(self) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from pathlib import Path
 from typing import Any
@@ -48,5 +49,4 @@ def test_never_on_a_real_database_nor_beside_a_clients_file(tmp_path: Path) -> N
                      Settings(mongo_uri="memory://", keys_dir=tmp_path / "keys", clients_file=clients_file)):
         services = create_app(settings).extensions["idp"]
         assert services.client_entries == []
-        services.bridge.shutdown()
-        services.mongo_client.close()
+        asyncio.run(services.close())

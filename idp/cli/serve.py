@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import signal
@@ -93,10 +94,7 @@ def _prepare(settings: Settings) -> None:
     from idp.app import create_app
     from idp.http.context import services_of
 
-    services = services_of(create_app(settings))
-    services.bridge.shutdown()
-    services.hashing.shutdown()
-    services.mongo_client.close()
+    asyncio.run(services_of(create_app(settings)).close())
 
 
 def _worker_count(settings: Settings) -> int:

@@ -1,7 +1,10 @@
-"""The database handle: Motor for mongodb:// URIs, mongomock-motor for memory://.
+"""The database handle: PyMongo's AsyncMongoClient for mongodb:// URIs, mongomock-motor
+for memory:// (it mirrors Motor's API, which AsyncMongoClient shares for what we use).
 
-Motor is deprecated in favour of PyMongo's AsyncMongoClient; constructing the client
-here, and only here, keeps that switch to one change.
+PyMongo's own asyncio client, not Motor (deprecated, and running every command in a
+thread of its own pool): its commands honour a `pymongo.timeout()` deadline set for the
+whole request (idp.app), so IDP_DB_TIMEOUT bounds what a request waits in all, pool
+checkout included, and a slow database fills no thread pool.
 """
 
 from __future__ import annotations
@@ -14,16 +17,19 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, OperationFailure
 
 from idp.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
-Database = AsyncIOMotorDatabase
-Collection = AsyncIOMotorCollection
-MongoClient = AsyncIOMotorClient
+Document = dict[str, Any]
+Database = AsyncDatabase[Document]
+Collection = AsyncCollection[Document]
+MongoClient = AsyncMongoClient[Document]
 T = TypeVar("T")
 
 
@@ -44,13 +50,20 @@ def connect(uri: str, db_name: str, timeout_seconds: float = 3) -> tuple[MongoCl
     else:
         timeout_ms = int(timeout_seconds * 1000)
         try:
-            client = AsyncIOMotorClient(
+            client = AsyncMongoClient(
                 uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, timeoutMS=timeout_ms,
                 readPreference="primary", w="majority", uuidRepresentation="standard",
             )
         except (ConfigurationError, InvalidURI, ValueError) as exc:
             raise ConfigError(f"IDP_MONGO_URI is not usable: {exc}") from None
     return client, client[db_name]
+
+
+async def close(client: MongoClient) -> None:
+    """Close either kind of client (the in-memory one closes without waiting)."""
+    closing = client.close()
+    if closing is not None:
+        await closing
 
 
 def _let_mongomock_take_newer_bulk_updates() -> None:
