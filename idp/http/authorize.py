@@ -57,8 +57,7 @@ def signup_url(interaction: Interaction) -> str:
 
 
 def registration_open() -> bool:
-    """IDP_SELF_REGISTRATION, where this version has it; open otherwise."""
-    return getattr(services().settings, "self_registration", "open") not in (False, "closed")
+    return services().settings.registration_open
 
 
 def _parse(source: MultiDict[str, str]) -> AuthorizationRequest:
