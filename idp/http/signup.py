@@ -62,20 +62,20 @@ async def signup_form() -> Response:
     _require_registration_open(interaction)
     svc = services()
     body = {field: form.get(field, "") for field in ("name", "email", "password")}
-    again = {"name": body["name"], "email": body["email"]}
+    name, email = body["name"], body["email"]
     try:
         registration = parse_body(Registration, body)
         user = await svc.accounts.register(registration, client_ip())
     except ApiError as exc:
         return await back_with(interaction, Notice(form="signup", status=400, field_errors=exc.fields,
-                                                message="Please correct the fields below.", **again))
+                                                message="Please correct the fields below.", name=name, email=email))
     except EmailTaken:
         return await back_with(interaction, Notice(
-            form="signup", status=409, **again,
+            form="signup", status=409, name=name, email=email,
             field_errors={"email": "An account with this e-mail address exists; sign in instead."}))
     except SlowDown:
         return await back_with(interaction, Notice(
-            form="signup", status=429, **again,
+            form="signup", status=429, name=name, email=email,
             message="Too many accounts were made from your network. Try again later."))
     try:
         credentials = await svc.bridge.run_sync(svc.password_check, user.email_key,
