@@ -22,7 +22,6 @@ from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 APP_ID = "photos"
 APP_NAME = "Holiday Photos"
 SECRET = "photos-secret-0123456789"
@@ -102,10 +101,8 @@ def test_sign_in_consent_code_tokens_userinfo(browser_page: Any, rp: Rp) -> None
     page = browser_page
     page.goto(rp.url())
     assert page.get_by_role("heading").inner_text() == "Sign in"
-    page.screenshot(path=str(SCREENSHOTS / "login.png"), full_page=True)
     _sign_in(page)
     assert page.get_by_role("heading").inner_text() == f"Allow {APP_NAME}?"
-    page.screenshot(path=str(SCREENSHOTS / "consent.png"), full_page=True)
     page.get_by_role("button", name="Allow").click()
     answer = rp.answer(page)
     issuer = httpx.get(f"{rp.base}/.well-known/openid-configuration").json()["issuer"]
