@@ -14,7 +14,9 @@ from quart.globals import request_ctx
 from quart.typing import ResponseReturnValue
 
 from idp.clock import Clock, system_clock, to_datetime
-from idp.http import authorize, cors, csrf, errors, health, observability, pages, token, users, wellknown
+from idp.http import (
+    authorize, cors, csrf, errors, health, logout, observability, pages, signup, token, userinfo, users, wellknown,
+)
 from idp.http.context import attach
 from idp.http.prepared import PreparedAnswers
 from idp.oauth import demo
@@ -57,7 +59,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     services.keyring.load()
     attach(app, services)
 
-    for blueprint in (wellknown.bp, health.bp, token.bp, users.bp, authorize.bp):
+    for blueprint in (wellknown.bp, health.bp, token.bp, users.bp, authorize.bp, signup.bp, userinfo.bp,
+                      logout.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     observability.install(app, settings.max_body_bytes)

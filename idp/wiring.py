@@ -13,6 +13,7 @@ from idp.accounts.service import Accounts
 from idp.accounts.throttling import Throttle
 from idp.clock import Clock
 from idp.logins.browser import BrowserSessions
+from idp.logins.interaction import Interactions
 from idp.logins.service import TokenService
 from idp.oauth import demo
 from idp.oauth.authlib.bridge import Bridge
@@ -27,6 +28,7 @@ from idp.settings import Settings
 from idp.store.clients import ClientStore
 from idp.store.codes import CodeStore
 from idp.store.consents import ConsentStore
+from idp.store.interactions import InteractionStore
 from idp.store.logins import SessionStore
 from idp.store.mongo import Database, MongoClient, close, connect
 from idp.store.throttle import ThrottleStore
@@ -55,6 +57,7 @@ class Services:
     browser: BrowserSessions
     codes: Codes
     consents: ConsentStore
+    interactions: Interactions
     database_prepared: bool = False
     metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
@@ -109,4 +112,5 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         browser=browser,
         codes=codes,
         consents=ConsentStore(db),
+        interactions=Interactions(InteractionStore(db), tokens.now),
     )

@@ -76,6 +76,26 @@ def _is_loopback(host: str) -> bool:
 RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
 
 
+def _web_page(uri: str) -> str:
+    """A display link (RFC 7591 §2 client_uri, policy_uri, tos_uri): an http(s) URL the
+    pages may link to; nothing a browser would run (javascript:, data:)."""
+    scheme = uri.partition(":")[0].lower()
+    if scheme not in ("https", "http") or not _host(uri) or any(ch.isspace() for ch in uri):
+        raise ValueError(f"{uri!r} must be an https:// (or http://) address")
+    return uri
+
+
+def _logo(uri: str) -> str:
+    """logo_uri: https only, since the pages show it (a plain-http image is mixed content)."""
+    if uri.partition(":")[0].lower() != "https" or not _host(uri) or any(ch.isspace() for ch in uri):
+        raise ValueError(f"{uri!r} must be an https:// address")
+    return uri
+
+
+WebPage = Annotated[str, Field(max_length=2048), AfterValidator(_web_page)]
+LogoUri = Annotated[str, Field(max_length=2048), AfterValidator(_logo)]
+
+
 class ClientEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -87,6 +107,12 @@ class ClientEntry(BaseModel):
     redirect_uris: list[RedirectUri] = []
     post_logout_redirect_uris: list[RedirectUri] = []
     first_party: bool = False
+    # RFC 7591 §2 display members, shown on the pages a person sees
+    client_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    client_uri: WebPage | None = None
+    logo_uri: LogoUri | None = None
+    policy_uri: WebPage | None = None
+    tos_uri: WebPage | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientEntry:
