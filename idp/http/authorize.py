@@ -20,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 from idp.accounts.emails import lookup_key
 from idp.accounts.service import UserGone
 from idp.accounts.throttling import SlowDown
+from idp.http import devices
 from idp.http.context import services
 from idp.http.cookies import browser_session, found, see_other, set_session_cookie
 from idp.http.csrf import require_csrf
@@ -259,13 +260,16 @@ async def _login(interaction: Interaction, form: MultiDict[str, str]) -> Respons
     email, password = form.get("email", ""), form.get("password", "")
     if not email or not password:
         return await back_with(interaction, Notice(message="Enter your e-mail address and password.", email=email))
+    email_key = lookup_key(email)
     try:
-        credentials = await svc.password_check(lookup_key(email), password, client_ip())
+        credentials = await svc.password_check(email_key, password, client_ip(), known_device=devices.known(email_key))
     except SlowDown as exc:
         return await back_with(interaction, throttled_notice(email, exc.retry_after))
     if credentials is None:
         return await back_with(interaction, Notice(message=WRONG_CREDENTIALS, email=email))
-    return await signed_in(interaction, credentials.user_id, credentials.stamp)
+    response = await signed_in(interaction, credentials.user_id, credentials.stamp)
+    devices.remember(response, email_key)
+    return response
 
 
 def throttled_notice(email: str, retry_after: int, form: str = "login") -> Notice:
