@@ -114,6 +114,7 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 64  # the listen backlog: a burst waits to be refused, not for SYN retries
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -146,7 +147,9 @@ class _ThreadingServer6(_ThreadingServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    timeout = IDLE_SECONDS  # socketserver sets it on the connection: a silent client is let go
+    def setup(self) -> None:
+        self.timeout = IDLE_SECONDS  # set on the connection: a silent client is let go
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:
         """wsgiref writes a plain-text line per request on stderr; the logs are JSON."""
