@@ -50,7 +50,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         except PyMongoError as exc:
             # Start anyway, /readyz says 503, and keep trying: orchestrators often
             # start the app before the database answers.
-            log.error("database not ready at start (%s); retrying in the background", type(exc).__name__)
+            log.error("database not ready at start: %s did not answer (%s); retrying in the background",
+                      settings.mongo_hosts, type(exc).__name__)
             services.preparing = asyncio.create_task(_keep_preparing(services))
         if settings.metrics_address:
             _serve_metrics(services, settings.metrics_address)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -129,6 +130,15 @@ class Settings:
         return host, int(port)
 
     @property
+    def mongo_hosts(self) -> str:
+        """The host(s) of IDP_MONGO_URI, for messages: never the user name or password."""
+        if self.in_memory:
+            return "memory://"
+        rest = self.mongo_uri.split("://", 1)[1]
+        authority = re.split(r"[/?]", rest, maxsplit=1)[0]
+        return authority.rpartition("@")[2] or "localhost"
+
+    @property
     def in_memory(self) -> bool:
         return self.mongo_uri.startswith("memory://")
 
@@ -143,6 +153,15 @@ class Settings:
                 continue
             values[f.name] = _parse(f.name, f.metadata["kind"], raw)
         return cls(**values)  # type: ignore[arg-type]
+
+    @classmethod
+    def unknown_variables(cls, environ: Mapping[str, str] | None = None) -> list[str]:
+        """The IDP_* names in the environment that no setting reads: a typo would otherwise
+        run the default without a word. IDP_TEST_* belong to the test suite."""
+        env = os.environ if environ is None else environ
+        known = {f"IDP_{f.name.upper()}" for f in fields(cls)}
+        return sorted(name for name in env
+                      if name.startswith("IDP_") and name not in known and not name.startswith("IDP_TEST_"))
 
     @classmethod
     def variables(cls) -> list[tuple[str, str, str]]:

@@ -147,3 +147,13 @@ def test_keys_rotate_refuses_a_folder_without_a_ring_unless_told_to_create_one(t
     assert [key["state"] for key in listed["keys"]] == ["active", "next"]
     assert listed["keys"][1]["kid"] == lines[1].split()[2].rstrip(":")
     assert listed["keys"][0]["until"] == listed["keys"][1]["until"]
+
+
+@pytest.mark.parametrize("uri, hosts", [
+    ("mongodb://user:pa%40ss@db1:27017,db2:27018/idp?authSource=admin", "db1:27017,db2:27018"),
+    ("mongodb+srv://u:p@cluster0.example.net/?retryWrites=true", "cluster0.example.net"),
+    ("mongodb://db", "db"),
+    ("memory://", "memory://"),
+])
+def test_mongo_hosts_name_where_and_never_the_password(uri: str, hosts: str) -> None:
+    assert Settings(mongo_uri=uri).mongo_hosts == hosts
