@@ -73,3 +73,12 @@ def test_every_setting_is_a_known_variable() -> None:
     known = {name: "1" for name, _, _ in Settings.variables()}
     assert Settings.unknown_variables(known) == []
     assert Settings.unknown_variables({"IDP_TEST_MONGO_URI": "x", "IDP_X": "1", "PATH": "/"}) == ["IDP_X"]
+
+
+def test_scripts_idp_runs_the_venvs_idp_with_its_arguments(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([str(root / "scripts" / "idp"), "keys", "rotate", "--create"], env=_env(tmp_path),
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"keys folder: {(tmp_path / 'keys').resolve()}" in result.stdout
+    assert (tmp_path / "keys").is_dir()
