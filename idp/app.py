@@ -10,7 +10,7 @@ from pymongo.errors import PyMongoError
 from quart import Quart
 
 from idp.clock import Clock, system_clock, to_datetime
-from idp.http import authorize, cors, csrf, errors, health, observability, pages, token, users, wellknown
+from idp.http import authorize, cors, csrf, early_answers, errors, health, observability, pages, token, users, wellknown
 from idp.http.context import attach
 from idp.oauth import demo
 from idp.oauth.clients_file import sync_clients
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     pages.install(app, settings)
     csrf.install(app, settings)
     cors.install(app, services.client_entries)
+    app.asgi_app = early_answers.close_when_body_unread(app.asgi_app)  # type: ignore[method-assign]
 
     @app.before_serving
     async def _start() -> None:
