@@ -169,8 +169,10 @@ class Settings:
         described = []
         for f in fields(cls):
             shown = f.metadata["shown"]
-            if shown is None:
-                shown = str(f.default_factory() if f.default is MISSING else f.default)  # type: ignore[misc]
+            if shown is None and f.default is not MISSING:
+                shown = str(f.default)
+            elif shown is None and f.default_factory is not MISSING:
+                shown = str(f.default_factory())
             described.append((f"IDP_{f.name.upper()}", shown, f.metadata["meaning"]))
         return described
 

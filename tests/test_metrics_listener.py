@@ -16,7 +16,7 @@ from idp.ops import metrics
 def test_idle_connections_are_bounded_and_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metrics, "IDLE_SECONDS", 1.0)
     server = metrics.serve(("127.0.0.1", 0), CollectorRegistry())
-    host, port = server.server_address[:2]
+    host, port = "127.0.0.1", int(server.server_address[1])
     before = threading.active_count()
     idle = [socket.create_connection((host, port)) for _ in range(30)]
     try:

@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,9 +43,9 @@ def _started_workers(tmp_path: Path) -> list[int]:
     return found
 
 
-def _wait_for(condition: object, seconds: float = 30.0) -> None:
+def _wait_for(condition: Callable[[], bool], seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
-    while not condition():  # type: ignore[operator]
+    while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
 
@@ -112,7 +112,7 @@ def _serve(tmp_path: Path, workers: int, **env: str) -> tuple[str, subprocess.Po
     base, process = start_server(tmp_path, {"IDP_WORKERS": str(workers), **_NO_DATABASE, **env},
                                  ready_path="/healthz")
     _wait_for(lambda: len(_started_workers(tmp_path)) >= workers
-              and sum(e["message"].startswith("Running on") for e in _log_lines(tmp_path)) >= workers)
+              and sum(str(e["message"]).startswith("Running on") for e in _log_lines(tmp_path)) >= workers)
     return base, process, int(base.rsplit(":", 1)[1])
 
 
@@ -140,7 +140,7 @@ def test_a_killed_worker_is_replaced_said_and_counted_while_service_goes_on(tmp_
         scrape = httpx.get(f"http://{metrics}/metrics").text
         assert "idp_worker_restarts_total 1.0" in scrape
         # the replacement serves: enough new connections reach every worker
-        _wait_for(lambda: sum(e["message"].startswith("Running on") for e in _log_lines(tmp_path)) == 3)
+        _wait_for(lambda: sum(str(e["message"]).startswith("Running on") for e in _log_lines(tmp_path)) == 3)
         assert all(httpx.get(f"{base}/healthz").status_code == 200 for _ in range(10))
     finally:
         stop_server(process)

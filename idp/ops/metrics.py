@@ -103,7 +103,7 @@ def registry() -> CollectorRegistry:
     """What the listener serves: the sum of the worker processes' files, or this process."""
     if os.environ.get(MULTIPROC_ENV):
         collected = CollectorRegistry()
-        multiprocess.MultiProcessCollector(collected)
+        multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
         return collected
     return REGISTRY
 
@@ -148,8 +148,8 @@ class _ThreadingServer6(_ThreadingServer):
 
 class _QuietHandler(WSGIRequestHandler):
     def setup(self) -> None:
-        self.timeout = IDLE_SECONDS  # set on the connection: a silent client is let go
         super().setup()
+        self.connection.settimeout(IDLE_SECONDS)  # a silent client is let go
 
     def log_message(self, format: str, *args: Any) -> None:
         """wsgiref writes a plain-text line per request on stderr; the logs are JSON."""
@@ -187,7 +187,8 @@ def serve(address: tuple[str, int], collected: CollectorRegistry) -> WSGIServer:
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"metrics are at /metrics\n"]
-        return metrics_app(environ, start_response)
+        served: Iterable[bytes] = metrics_app(environ, start_response)
+        return served
 
     server_class = _ThreadingServer6 if ":" in address[0] else _ThreadingServer
     server = make_server(address[0], address[1], only_metrics, server_class, _QuietHandler)
