@@ -192,7 +192,7 @@ class Supervisor:
         metrics.WORKER_RESTARTS.count += 1
         log.error("worker %d (pid %s) died: %s; starting another", worker.number, worker.process.pid,
                   describe_exit(worker.process.exitcode), extra={"fields": {
-                      "event": "worker.died", "worker": worker.number, "pid": worker.process.pid,
+                      "worker": worker.number, "pid": worker.process.pid,
                       "exit_status": worker.process.exitcode}})
 
     def _roll(self) -> None:
