@@ -111,8 +111,12 @@ def _load(port: int, clients: int = 6) -> Iterator[Counter[str]]:
 def _serve(tmp_path: Path, workers: int, **env: str) -> tuple[str, subprocess.Popen[str], int]:
     base, process = start_server(tmp_path, {"IDP_WORKERS": str(workers), **_NO_DATABASE, **env},
                                  ready_path="/healthz")
-    _wait_for(lambda: len(_started_workers(tmp_path)) >= workers
-              and sum(str(e["message"]).startswith("Running on") for e in _log_lines(tmp_path)) >= workers)
+    try:
+        _wait_for(lambda: len(_started_workers(tmp_path)) >= workers
+                  and sum(str(e["message"]).startswith("Running on") for e in _log_lines(tmp_path)) >= workers)
+    except BaseException:
+        stop_server(process)  # nothing else would: the test's own cleanup has not begun
+        raise
     return base, process, int(base.rsplit(":", 1)[1])
 
 
@@ -166,12 +170,15 @@ def test_workers_that_keep_dying_stop_the_server_with_a_non_zero_status(tmp_path
 def test_sigterm_mid_load_answers_every_accepted_connection_refuses_later_ones_and_exits_0(
         tmp_path: Path) -> None:
     _, process, port = _serve(tmp_path, 2)
-    with _load(port) as outcomes:
-        time.sleep(1.5)  # slow requests in flight in both workers
-        answered_before = outcomes["answered"]
-        process.send_signal(signal.SIGTERM)
-        status = process.wait(timeout=30)
-        time.sleep(0.3)
+    try:
+        with _load(port) as outcomes:
+            time.sleep(1.5)  # slow requests in flight in both workers
+            answered_before = outcomes["answered"]
+            process.send_signal(signal.SIGTERM)
+            status = process.wait(timeout=30)
+            time.sleep(0.3)
+    finally:
+        stop_server(process)
     assert status == 0
     workers = _started_workers(tmp_path)
     assert not any(_alive(pid) for pid in workers)
