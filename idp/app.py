@@ -98,7 +98,7 @@ async def _prepare_database(services: Services) -> None:
     before serving."""
     await ensure_indexes(services.db)
     await migrate(services.db)
-    await sync_clients(services.clients, services.client_entries, to_datetime(services.clock()))
+    await sync_clients(services.clients, services.consents, services.client_entries, to_datetime(services.clock()))
     services.database_prepared = True
 
 

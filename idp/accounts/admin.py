@@ -7,7 +7,7 @@ Every refusal is an AdminRefusal whose message is one line an operator can act o
 Locking sets the `locked` flag of the credentials (PasswordCheck then answers as for a
 wrong password, so a lock is not an oracle) and changes the credentials stamp and the
 stamp of the user's list of logins, then ends every login: a login whose password check
-passed before the lock ends itself when it enrols (TokenService.start_session), and
+passed before the lock ends itself when it enrols (idp.logins.logins.Logins.start), and
 refresh stops with the logins.
 """
 
@@ -24,7 +24,7 @@ from idp.accounts.emails import InvalidEmail, normalise
 from idp.http.errors import ApiError
 from idp.http.schemas import Registration, parse
 from idp.store.clients import ClientStore
-from idp.store.logins import SessionStore
+from idp.store.logins import LoginStore
 from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
 
 MAX_PAGE = 1000
@@ -60,7 +60,7 @@ class Page:
 
 
 class Admin:
-    def __init__(self, accounts: Accounts, users: UserStore, sessions: SessionStore, clients: ClientStore,
+    def __init__(self, accounts: Accounts, users: UserStore, sessions: LoginStore, clients: ClientStore,
                  clock: Clock = system_clock) -> None:
         self._accounts = accounts
         self._users = users

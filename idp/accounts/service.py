@@ -5,7 +5,7 @@ What a change ends, and why:
   refresh tokens and access tokens issued in them) and keeps the one that made the
   change: whoever knew the old password may be holding one of those logins. It also
   changes the credentials stamp first, so that a login still being made with the old
-  password ends itself (see TokenService.start_session);
+  password ends itself (see idp.logins.logins.Logins.start);
 - deleting the account closes the user's list of logins (logins in flight end
   themselves), ends every login, then forgets the credentials and the profile: a
   crash between two steps leaves nothing that can be used.
@@ -26,7 +26,8 @@ from idp.accounts.password_check import PasswordCheck
 from idp.accounts.emails import normalise
 from idp.accounts.passwords import hash_password
 from idp.http.schemas import ProfileChange, Registration
-from idp.store.logins import SessionStore
+from idp.logins.consents import Consents
+from idp.store.logins import LoginStore
 from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
 from idp.accounts.throttling import Throttle
 
@@ -49,11 +50,12 @@ class Accounts:
     def __init__(
         self,
         users: UserStore,
-        sessions: SessionStore,
+        sessions: LoginStore,
         throttle: Throttle,
         password_check: PasswordCheck,
         bridge: Bridge,
         clock: Clock,
+        consents: Consents,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -61,6 +63,7 @@ class Accounts:
         self._password_check = password_check
         self._bridge = bridge
         self._clock = clock
+        self._consents = consents
 
     async def register(self, form: Registration, client_ip: str) -> User:
         """Raises SlowDown past the registrations allowed per IP, EmailTaken."""
@@ -139,6 +142,7 @@ class Accounts:
         logins, then forget the credentials and the profile."""
         await self._sessions.close_list(user.user_id)
         await self._sessions.end_all_of(user.user_id)
+        await self._consents.forget_user(user.user_id)
         await self._users.delete(user)
         audit("account.deleted", user_id=user.user_id)
 

@@ -26,14 +26,14 @@ from idp.accounts.emails import lookup_key
 from idp.http.errors import ApiError
 from idp.oauth.authorization_request import AuthorizationError, AuthorizationRequest, parse
 from idp.oauth.authlib.grants import WRONG_CREDENTIALS
-from idp.oauth.authlib.models import Client
+from idp.oauth.clients import Client
 from idp.oauth.oidc import read_id_token_hint, userinfo_claims
-from idp.logins.service import CredentialsChanged
+from idp.logins.logins import CredentialsChanged
 from idp.http.pages import PageError, describe_scopes, render_page
 from idp.oauth.protocol import OPENID_SCOPE
 from idp.http.schemas import Registration
 from idp.http.schemas import parse as parse_body
-from idp.store.logins import Session
+from idp.logins.browser import BrowserSession
 from idp.store.users import EmailTaken
 from idp.accounts.throttling import SlowDown
 
@@ -59,7 +59,7 @@ def _clear_session_cookie(response: Response) -> None:
     response.delete_cookie(session_cookie_name(), path="/", secure=secure, httponly=True, samesite="Lax")
 
 
-async def _browser_session() -> Session | None:
+async def _browser_session() -> BrowserSession | None:
     return await services().browser.find(request.cookies.get(session_cookie_name()))
 
 
@@ -74,7 +74,7 @@ def _redirect(location: str) -> Response:
 
 def _parse(source: MultiDict[str, str]) -> AuthorizationRequest:
     values = {name: source.getlist(name) for name in source.keys()}
-    return parse(values, services().tokens.client)
+    return parse(values, services().registry.get)
 
 
 @bp.errorhandler(AuthorizationError)
@@ -103,7 +103,7 @@ async def authorize_form() -> Response:
     raise PageError(400, "This form cannot be accepted", "The form did not say what it was for.")
 
 
-async def _proceed(auth_request: AuthorizationRequest, browser: Session | None, *,
+async def _proceed(auth_request: AuthorizationRequest, browser: BrowserSession | None, *,
                    signed_in_now: bool = False, consented_now: bool = False) -> Response:
     """Sign in if needed, ask for consent if needed, then answer the app with a code."""
     svc = services()
@@ -120,19 +120,19 @@ async def _proceed(auth_request: AuthorizationRequest, browser: Session | None, 
                                          "The user has not allowed this app these scopes (prompt=none).")
             return await _consent_page(auth_request, browser)
     code = await svc.codes.issue(
-        client=client, redirect_uri=auth_request.sent_redirect_uri, scope=auth_request.scope,
+        client_id=client.client_id, redirect_uri=auth_request.sent_redirect_uri, scope=auth_request.scope,
         nonce=auth_request.nonce, code_challenge=auth_request.code_challenge, browser=browser,
     )
     return _redirect(auth_request.answer(svc.settings.issuer, code=code))
 
 
-def _needs_login(auth_request: AuthorizationRequest, browser: Session) -> bool:
+def _needs_login(auth_request: AuthorizationRequest, browser: BrowserSession) -> bool:
     """prompt=login, or a max_age that the last password check is older than (OIDC Core §3.1.2.1)."""
     if "login" in auth_request.prompt:
         return True
     if auth_request.max_age is None:
         return False
-    return (services().tokens.now() - browser.created_at).total_seconds() > auth_request.max_age
+    return (services().logins.now() - browser.created_at).total_seconds() > auth_request.max_age
 
 
 def _after_login(auth_request: AuthorizationRequest) -> AuthorizationRequest:
@@ -155,7 +155,7 @@ async def _login_page(auth_request: AuthorizationRequest, *, email: str | None =
     )
 
 
-async def _consent_page(auth_request: AuthorizationRequest, browser: Session) -> Response:
+async def _consent_page(auth_request: AuthorizationRequest, browser: BrowserSession) -> Response:
     try:
         user = await services().accounts.get(browser.user_id)
     except UserGone:
@@ -220,8 +220,7 @@ async def _consent(auth_request: AuthorizationRequest, form: MultiDict[str, str]
         raise auth_request.error("access_denied", "The user did not allow the app access.")
     if decision != "allow":
         raise PageError(400, "This form cannot be accepted", "The form did not say whether you allow the app.")
-    await svc.consents.grant(browser.user_id, auth_request.client.client_id,
-                                  auth_request.scope.split(), svc.tokens.now())
+    await svc.consents.grant(browser.user_id, auth_request.client.client_id, auth_request.scope.split())
     return await _proceed(auth_request, browser, consented_now=True)
 
 
@@ -289,7 +288,7 @@ async def userinfo() -> Response:
     if scheme.lower() != "bearer":
         raise no_token()
     svc = services()
-    claims = await svc.tokens.live_access_claims(token.strip())
+    claims = await svc.access.live_claims(token.strip())
     if claims is None:
         raise invalid_token()
     scope = str(claims.get("scope", ""))
@@ -325,7 +324,7 @@ def _logout_request(source: MultiDict[str, str]) -> tuple[Client | None, str | N
             raise PageError(400, "This sign-out request cannot be used",
                             "The app sent an ID token that this server did not issue to it.")
         client_id = claims["aud"]
-    client = svc.tokens.client(client_id) if client_id else None
+    client = svc.registry.get(client_id) if client_id else None
     uri = source.get("post_logout_redirect_uri")
     if uri is not None and (client is None or not client.check_post_logout_redirect_uri(uri)):
         raise PageError(400, "This sign-out request cannot be used",
@@ -364,7 +363,7 @@ async def _sign_out(client: Client | None, uri: str | None, state: str | None,
         audit("logout", user_id=browser.user_id, sid=browser.sid, ended="browser_session")
     if claims is not None and isinstance(claims.get("sid"), str):
         # the login the ID token belongs to, even if this browser no longer has its session
-        await svc.tokens.end_session(claims["sid"])
+        await svc.logins.end(claims["sid"])
     if uri is not None:
         separator = "&" if "?" in uri else "?"
         response = _redirect(f"{uri}{separator}{urlencode({'state': state})}" if state is not None else uri)

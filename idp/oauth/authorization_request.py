@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from idp.oauth.authlib.models import Client
+from idp.oauth.clients import Client
 from idp.oauth.protocol import SCOPE_PATTERN
 from idp.http.pages import PageError
 
