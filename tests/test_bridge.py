@@ -72,7 +72,7 @@ async def test_a_hook_that_hangs_times_out_instead_of_hanging_the_request() -> N
 async def test_an_exception_in_a_hook_becomes_a_clean_json_500(app: Quart, client: Client) -> None:
     await register(client)
 
-    async def broken(*args: object) -> None:
+    def broken(*args: object) -> None:
         raise RuntimeError("database exploded")
 
     app.extensions["idp"].registry.get = broken
@@ -87,7 +87,7 @@ async def test_the_app_still_serves_after_a_failing_hook(app: Quart, client: Cli
     registry = app.extensions["idp"].registry
     original = registry.get
 
-    async def broken(*args: object) -> None:
+    def broken(*args: object) -> None:
         raise RuntimeError("transient")
 
     form = {"grant_type": "client_credentials", "client_id": "poster", "client_secret": "poster-secret-0123456789"}

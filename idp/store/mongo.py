@@ -60,7 +60,7 @@ def _let_mongomock_take_newer_bulk_updates() -> None:
         return
 
     def add_update_ignoring_sort(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:
-        return add_update(self, *args, **kwargs)
+        return add_update(self, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     add_update_ignoring_sort.takes_sort = True  # type: ignore[attr-defined]
     BulkOperationBuilder.add_update = add_update_ignoring_sort  # type: ignore[method-assign]

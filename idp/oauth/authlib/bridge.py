@@ -105,7 +105,8 @@ def run_cpu_bound(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     except RuntimeError:  # the pool shut down: this hash never waits
         metrics.HASH_QUEUE.dec()
         raise
-    return future.result()
+    result: T = future.result()
+    return result
 
 
 def cpu_bound(func: Callable[P, T]) -> Callable[P, T]:

@@ -17,7 +17,7 @@ from urllib.parse import unquote_plus
 from authlib.oauth2.rfc6749 import InvalidClientError
 
 from idp.ops.audit import bind
-from idp.oauth.authlib.models import Client
+from idp.oauth.clients import Client
 from idp.oauth.authlib.requests import OAuthRequest
 
 # One answer for an unknown client, a wrong or missing secret, and a confidential client

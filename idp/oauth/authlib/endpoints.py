@@ -36,7 +36,7 @@ class _FindsTokens:
         return record
 
 
-class Revocation(_FindsTokens, RevocationEndpoint):  # type: ignore[misc]
+class Revocation(_FindsTokens, RevocationEndpoint):
     CLIENT_AUTH_METHODS = list(AUTH_METHODS)
 
     def authenticate_token(self, request: Any, client: Client) -> TokenRecord | None:
@@ -50,7 +50,7 @@ class Revocation(_FindsTokens, RevocationEndpoint):  # type: ignore[misc]
         self.server.revoke(token)
 
 
-class Introspection(_FindsTokens, IntrospectionEndpoint):  # type: ignore[misc]
+class Introspection(_FindsTokens, IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = list(CONFIDENTIAL_METHODS)
 
     def check_permission(self, token: TokenRecord, client: Client, request: Any) -> bool:

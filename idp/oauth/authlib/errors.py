@@ -3,8 +3,8 @@ token endpoint's answers."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidGrantError
@@ -36,10 +36,10 @@ ERRORS: dict[type[Exception], Callable[[], OAuth2Error]] = {
 _DOMAIN = tuple(ERRORS)
 
 
-def run(coro: Awaitable[T]) -> T:
+def run(coro: Coroutine[Any, Any, T]) -> T:
     """From an Authlib hook (a worker thread): run a domain coroutine on the loop and
     turn its domain outcome into the Authlib error the table maps it to."""
     try:
-        return wait(coro)  # type: ignore[arg-type]
+        return wait(coro)
     except _DOMAIN as exc:
         raise ERRORS[type(exc)]() from None

@@ -18,7 +18,7 @@ __all__ = ["WRONG_CREDENTIALS", "AuthorizationCodeGrant", "ClientCredentialsGran
            "RefreshTokenGrant"]
 
 
-class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):  # type: ignore[misc]
+class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
 
     def authenticate_user(self, username: str, password: str) -> AuthenticatedUser:
@@ -36,7 +36,7 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):  # type: igno
         audit("login.succeeded", user_id=user.user_id, sid=user.sid)
 
 
-class RefreshTokenGrant(NarrowingRefresh, grants.RefreshTokenGrant):  # type: ignore[misc]
+class RefreshTokenGrant(NarrowingRefresh, grants.RefreshTokenGrant):
     """Rotation with reuse detection (RFC 9700 §4.14.2), owned by idp.logins.refresh:
     presenting the token decides live / reused / unknown, and storing the successor is
     one compare-and-set of the login."""
@@ -60,7 +60,7 @@ class RefreshTokenGrant(NarrowingRefresh, grants.RefreshTokenGrant):  # type: ig
         """Nothing to do: storing the successor used the token up (save_token)."""
 
 
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[misc]
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     # `none` is listed so that a public client hears unauthorized_client, not invalid_client
     TOKEN_ENDPOINT_AUTH_METHODS = list(AUTH_METHODS)
 
@@ -68,7 +68,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):  # type: ignore[mis
         """Nothing is stored: the token is a signed JWT, revoked one by one if need be."""
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     """Authlib's grant (with CodeChallenge and OpenIDCode registered beside it); the
     code's lifecycle is idp.logins.codes. Codes are issued by idp.http.authorize."""
 

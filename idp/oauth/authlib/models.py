@@ -34,7 +34,7 @@ class AuthenticatedUser:
 
 
 @dataclass(frozen=True)
-class AccessTokenRecord(TokenMixin):  # type: ignore[misc]
+class AccessTokenRecord(TokenMixin):
     token: AccessToken
 
     @property
@@ -64,7 +64,7 @@ class AccessTokenRecord(TokenMixin):  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
-class RefreshTokenRecord(TokenMixin):  # type: ignore[misc]
+class RefreshTokenRecord(TokenMixin):
     """A refresh token: its login, and whether it is current (False: rotated away, or
     a retry within the grace period when presented to the grant)."""
 

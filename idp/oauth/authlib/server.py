@@ -73,7 +73,7 @@ class S256Only(CodeChallenge):
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
 
 
-class OAuthServer(AuthorizationServer):  # type: ignore[misc]
+class OAuthServer(AuthorizationServer):
     def __init__(self, *, registry: ClientRegistry, logins: Logins, refresh: Refresh, access: AccessTokens,
                  codes: Codes, password_check: PasswordCheck, generator: AccessTokenGenerator,
                  id_tokens: IdTokens, issuer: str, clock: Clock) -> None:
@@ -112,9 +112,10 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
             status, body, _ = error()
             if not uses_basic(request.headers):
                 return status, body, list(default_json_headers)
-            # exactly as the contract writes it (RFC 7617 would add a realm)
+            # a bare challenge, the documented answer (RFC 7617 would add a realm)
             return status, body, [*default_json_headers, ("WWW-Authenticate", "Basic")]
-        return super().handle_error_response(request, error)
+        response: Response = super().handle_error_response(request, error)
+        return response
 
     def get_token_grant(self, request: OAuthRequest) -> Any:
         if not request.payload.grant_type:

@@ -25,7 +25,7 @@ def _refresh_token(user: AuthenticatedUser, **_: Any) -> str:
     return new_refresh_token(user.sid)
 
 
-class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
+class AccessTokenGenerator(JWTBearerTokenGenerator):
     """Authlib's RFC 9068 generator, signing with the ring's active key only, and telling
     time by the app's clock: the one AccessTokenDecoder checks `exp` against."""
 
@@ -75,7 +75,7 @@ class AccessTokenGenerator(JWTBearerTokenGenerator):  # type: ignore[misc]
         return claims
 
 
-class IdTokens(OpenIDCode):  # type: ignore[misc]
+class IdTokens(OpenIDCode):
     """Authlib's OpenIDCode extension (it adds `id_token` to a token response whose scope
     has `openid`), signing with the key ring's active key by the app's clock."""
 
