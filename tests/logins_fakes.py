@@ -34,7 +34,7 @@ class FakeLogins:
         login = self.logins.get(sid)
         return login if login is not None and login.purge_at > now else None
 
-    async def rotate(self, login: Login, new_secret_hash: str, now: datetime) -> bool:
+    async def rotate(self, login: Login, new_secret_hash: str, now: datetime, *, retriable: bool) -> bool:
         await asyncio.sleep(0)
         stored = self.logins.get(login.sid)
         if stored is None or stored.generation != login.generation or stored.secret_hash != login.secret_hash:
@@ -42,7 +42,7 @@ class FakeLogins:
         self.logins[login.sid] = replace(
             stored, generation=stored.generation + 1, secret_hash=new_secret_hash,
             used_hashes=(*stored.used_hashes, stored.secret_hash)[-USED_SECRETS_KEPT:], issued_at=now,
-            rotated_at=now,
+            rotated_at=now if retriable else None,
         )
         return True
 

@@ -11,8 +11,9 @@ token gives its login, or a domain outcome:
 
 One exception (IDP_REFRESH_REUSE_GRACE = N > 0): the token rotated away most recently,
 presented again by its client within N seconds of its rotation (a client that never got
-the answer), rotates again: the pair it replaces counts as used from then on, so of two
-holders one is caught at its next refresh. Two generations back is always reuse.
+the answer), rotates again: the pair it replaces counts as used from then on, with no
+retry of its own, so of two holders one is caught at its next refresh. Two generations
+back is always reuse.
 
 Rotation is one compare-and-set of the login document (LoginStorage.rotate): whatever
 interrupts it, the presented token either still works or was replaced.
@@ -82,10 +83,10 @@ class Refresh:
         decided by presenting `token` again: within the grace period that rotates once
         more; otherwise it is reuse. Raises RefreshUnknown, RefreshReused."""
         new_hash = secret_hash(_secret(successor))
-        if await self._store.rotate(login, new_hash, self._now()):
+        if await self._store.rotate(login, new_hash, self._now(), retriable=self._is_current(login, token)):
             return login
         again = await self.present(token, login.client_id)
-        if await self._store.rotate(again, new_hash, self._now()):
+        if await self._store.rotate(again, new_hash, self._now(), retriable=self._is_current(again, token)):
             return again
         raise RefreshUnknown()  # a third request rotated in between: retry with the newest token
 
@@ -110,6 +111,11 @@ class Refresh:
         if login is None or login.expires_at <= now:
             return None, None
         return login, secret_hash(secret)
+
+    @staticmethod
+    def _is_current(login: Login, token: str) -> bool:
+        """False for a retry within the grace period: the pair it replaces gets no retry."""
+        return hmac.compare_digest(secret_hash(_secret(token)), login.secret_hash)
 
     def _retry_within_grace(self, login: Login, presented: str) -> bool:
         if self._grace <= 0 or not login.used_hashes or login.rotated_at is None:

@@ -65,14 +65,14 @@ class LoginStore:
             return None
         return Login.from_document(doc)
 
-    async def rotate(self, login: Login, new_secret_hash: str, now: datetime) -> bool:
+    async def rotate(self, login: Login, new_secret_hash: str, now: datetime, *, retriable: bool) -> bool:
         """One compare-and-set of the login document: True for exactly one of concurrent
         rotations of one generation, False once it was rotated or ended."""
         used = [*login.used_hashes, login.secret_hash][-USED_SECRETS_KEPT:]
         result = await self._logins.update_one(
             {"_id": text(login.sid), "generation": login.generation, "secret_hash": login.secret_hash},
             {"$set": {"generation": login.generation + 1, "secret_hash": new_secret_hash,
-                      "used_hashes": used, "issued_at": now, "rotated_at": now}},
+                      "used_hashes": used, "issued_at": now, "rotated_at": now if retriable else None}},
         )
         return result.modified_count == 1
 

@@ -24,12 +24,13 @@ class LoginStorage(Protocol):
     async def get(self, sid: str, now: datetime) -> Login | None:
         """The login if it has not ended and is not past its purge time (never a browser session)."""
 
-    async def rotate(self, login: Login, new_secret_hash: str, now: datetime) -> bool:
+    async def rotate(self, login: Login, new_secret_hash: str, now: datetime, *, retriable: bool) -> bool:
         """Make new_secret_hash the login's current secret, if the login is still exactly
         at `login.generation` with `login.secret_hash` as its current secret.
 
         One conditional update of one document: the new hash, the used hashes (the
-        current one appended) and `rotated_at` are written together or not at all. Of
+        current one appended) and `rotated_at` (now if the secret rotated away may be
+        retried within a grace period, else None) are written together or not at all. Of
         concurrent calls for one generation exactly one returns True; an ended login
         returns False. There is no state between two steps for a fault to leave behind.
         """

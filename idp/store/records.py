@@ -28,7 +28,7 @@ class Login:
     secret_hash: str
     used_hashes: tuple[str, ...]  # oldest first: the last one was rotated away most recently
     revoked_jtis: frozenset[str]
-    rotated_at: datetime | None = None  # when used_hashes[-1] was rotated away
+    rotated_at: datetime | None = None  # when used_hashes[-1] was rotated away; None: no retry
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Login:
