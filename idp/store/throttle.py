@@ -48,7 +48,12 @@ class ThrottleStore:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         ))
-        return attempt, list(doc["attempts"])
+        if doc is None:
+            # Some wire-compatible servers (SecantusDB 0.5) apply an upsert that raced
+            # another's insert but answer with no document; the attempt is stored, so
+            # reading the document back counts it (and any that came after: never fewer).
+            doc = await self._keys.find_one({"_id": text(key)})
+        return attempt, list(doc["attempts"]) if doc else [attempt]
 
     async def forget(self, key: str, attempt: str) -> None:
         """Take one attempt back."""
