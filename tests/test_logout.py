@@ -126,6 +126,9 @@ async def test_browser_sign_in_and_logout_are_audit_events(client: Client, ann: 
     logged_out = [f for name, f in events if name == "logout" and f.get("ended") == "browser_session"]
     assert len(signed_in) == 1 and signed_in[0]["user_id"] == ann["id"]
     assert len(logged_out) == 1 and logged_out[0]["sid"] == signed_in[0]["sid"]
+    # the app's own login, which the hint named, is an event of its own
+    by_hint = [f for name, f in events if name == "logout" and f.get("via") == "id_token_hint"]
+    assert [(f["user_id"], f["client_id"], f["ended"]) for f in by_hint] == [(ann["id"], "webapp", "login")]
 
 
 # -- whose hint it is ----------------------------------------------------------------------------

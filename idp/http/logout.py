@@ -85,12 +85,13 @@ async def logout() -> Response:
     browser = await browser_session()
     if asked.claims is not None and _names_this_person(asked.claims, browser):
         assert browser is not None
-        await _end(browser)
         sid = asked.claims.get("sid")
-        if isinstance(sid, str):
-            # the login the ID token belongs to, this person's, even if this browser's
-            # session no longer lists it
-            await services().logins.end(sid)
+        # the login the ID token belongs to, this person's, first and on its own (its own
+        # event), even if this browser's session no longer lists it
+        if isinstance(sid, str) and await services().logins.end(sid):
+            audit("logout", user_id=browser.user_id, sid=sid, client_id=asked.claims.get("aud"),
+                  ended="login", via="id_token_hint")
+        await _end(browser)
         if asked.uri is not None:
             response = found(_with_state(asked.uri, asked.state))
         else:
