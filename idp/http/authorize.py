@@ -21,18 +21,19 @@ from idp.accounts.emails import lookup_key
 from idp.accounts.service import UserGone
 from idp.accounts.throttling import SlowDown
 from idp.http import devices
+from idp.http.answers import CONTINUE, answer_app
 from idp.http.context import services
-from idp.http.cookies import browser_session, found, see_other, set_session_cookie
+from idp.http.cookies import browser_session, see_other, set_session_cookie
 from idp.http.csrf import require_csrf
 from idp.http.display import client_display
 from idp.http.forms import FORM, client_ip
-from idp.http.pages import Link, PageError, describe_scopes, expressible, render_page
+from idp.http.pages import Link, PageError, describe_scopes, render_page
 from idp.logins.decision import IssueCode, NeedConsent, NeedLogin, Outcome, Refuse, decide, needs_granted
 from idp.logins.interaction import LIFETIME, new_interaction
 from idp.logins.logins import CredentialsChanged
 from idp.oauth.authlib.grants import WRONG_CREDENTIALS
 from idp.oauth.authorization_request import (
-    AuthorizationError, AuthorizationRequest, UntrustedRequest, parse,
+    AuthorizationRequest, UntrustedRequest, parse,
 )
 from idp.ops.audit import audit
 from idp.store.interactions import Interaction, Notice
@@ -41,7 +42,6 @@ from idp.logins.browser import BrowserSession
 bp = Blueprint("authorize", __name__)
 
 AUTHORIZE = "/oauth/authorize"
-CONTINUE = "/oauth/authorize/continue"
 SIGNUP = "/oauth/signup"
 
 START_AGAIN = (f"Sign-in pages last {int(LIFETIME.total_seconds() // 60)} minutes and work once. "
@@ -64,52 +64,6 @@ def registration_open() -> bool:
 def _parse(source: MultiDict[str, str]) -> AuthorizationRequest:
     values = {name: source.getlist(name) for name in source.keys()}
     return parse(values, services().registry.get)
-
-
-# -- answers to the app, and the errors mapped to them ----------------------------------
-
-def _after_form() -> bool:
-    """Whether this request is part of a form's navigation (a post, or the page a post
-    redirected to): the browser then holds the final redirect to the form page's CSP."""
-    return request.method == "POST" or request.path == CONTINUE
-
-
-async def answer_app(location: str, client_id: str) -> Response:
-    """Redirect to the app's redirect URI. A form's answer can only redirect where the
-    form page's CSP names, and CSP cannot name an IPv6 literal: then a page links there
-    (and refreshes to it) instead, which no form-action holds back."""
-    if _after_form() and not expressible(location):
-        display = client_display(client_id)
-        return await render_page("continue.html", location=location,
-                                 client_name=display.name if display else client_id)
-    return see_other(location) if request.method == "POST" else found(location)
-
-
-@bp.app_errorhandler(AuthorizationError)
-async def _authorization_error(error: AuthorizationError) -> Response:
-    issuer = services().settings.issuer
-    location = error.request.answer(issuer, error=error.error, error_description=error.description)
-    return await answer_app(location, error.request.client.client_id)
-
-
-@bp.app_errorhandler(UntrustedRequest)
-async def _untrusted_request(error: UntrustedRequest) -> Response:
-    """Nowhere trustworthy to answer: a page that says what to do, never a redirect."""
-    display = client_display(error.client_id)
-    if display is None:
-        page = PageError(400, "This sign-in link can’t be used",
-                         "The app that sent you here isn’t set up to sign in with this server. "
-                         "Go back to the app and try again; if this keeps happening, let the app’s "
-                         "makers know.")
-    else:
-        link = Link(display.uri, f"Go to {display.name}") if display.uri else None
-        page = PageError(400, "This sign-in link can’t be used",
-                         f"{display.name} asked to send you back to an address it hasn’t registered "
-                         "with this server, so for your safety you won’t be sent there. Go back to "
-                         f"{display.name} and start signing in again; if this keeps happening, let its "
-                         "makers know.", link)
-    return await render_page("error.html", status=page.status, title=page.title, message=page.message,
-                             link=page.link)
 
 
 def expired() -> PageError:

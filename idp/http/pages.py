@@ -128,8 +128,3 @@ def install(app: Quart, settings: Settings) -> None:
         raise NotFound()
 
     app.add_url_rule("/static/<path:filename>", "static", static, methods=["GET"])
-
-    @app.errorhandler(PageError)
-    async def _page_error(error: PageError) -> Response:
-        return await render_page("error.html", status=error.status, title=error.title,
-                                 message=error.message, link=error.link)

@@ -10,7 +10,7 @@ wrong secret. Here the request names exactly one method, and that method alone d
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
