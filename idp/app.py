@@ -6,7 +6,6 @@ import asyncio
 import logging
 import sys
 
-import pymongo
 from pymongo.errors import PyMongoError
 from quart import Quart
 from quart.ctx import RequestContext
@@ -26,6 +25,7 @@ from idp.oauth.clients_file import sync_clients
 from idp.ops import logs, metrics
 from idp.settings import Settings
 from idp.store.migrations import migrate
+from idp.store.budget import database_budget
 from idp.store.indexes import ensure_indexes
 from idp.wiring import Services, build_services
 
@@ -33,12 +33,11 @@ log = logging.getLogger("idp")
 
 
 class IdentityProvider(Quart):
-    """Quart, with one database deadline per request.
+    """Quart, with one database budget per request (idp.store.budget).
 
     IDP_DB_TIMEOUT bounds what a request waits for MongoDB in all, every command and
-    pool checkout together, not each command: the deadline is set once around the view
-    (and reaches Authlib's thread, which carries the request's context). The body is
-    read first, so a client slow to send it does not spend the database's time.
+    pool checkout together, not each command. The body is read first, so a client slow
+    to send it does not spend the database's time.
     """
 
     db_timeout: float = 3.0
@@ -47,7 +46,7 @@ class IdentityProvider(Quart):
         current = (request_context or request_ctx).request
         if current.routing_exception is None:  # a 404 or 405 is answered without its body
             await current.get_data(cache=True)
-        with pymongo.timeout(self.db_timeout):
+        async with database_budget(self.db_timeout):
             return await super().dispatch_request(request_context)
 
 

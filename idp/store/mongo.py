@@ -2,9 +2,8 @@
 for memory:// (it mirrors Motor's API, which AsyncMongoClient shares for what we use).
 
 PyMongo's own asyncio client, not Motor (deprecated, and running every command in a
-thread of its own pool): its commands honour a `pymongo.timeout()` deadline set for the
-whole request (idp.app), so IDP_DB_TIMEOUT bounds what a request waits in all, pool
-checkout included, and a slow database fills no thread pool.
+thread of its own pool): a slow database fills no thread pool, and a request's
+cancellation when its database budget runs out (idp.store.budget) stops its command.
 """
 
 from __future__ import annotations
