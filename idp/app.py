@@ -80,6 +80,9 @@ async def _announce(services: Services) -> None:
     if demo.clients(settings):
         log.warning("registered the demo client %r: memory:// and no IDP_CLIENTS_FILE", demo.CLIENT_ID)
         print(demo.banner(settings), file=sys.stderr, flush=True)
+    if not services.passkeys.enabled:
+        log.warning("passkeys are off: the issuer %s names an IP address, and WebAuthn needs a host name "
+                    "(use http://localhost:PORT in development)", settings.issuer)
     if not settings.issuer_is_secure:
         log.warning("IDP_ISSUER %s is plain http and not loopback: tokens and passwords cross "
                     "the network in clear unless a TLS proxy is in front", settings.issuer)

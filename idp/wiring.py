@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIServer
 
+from idp.accounts import sealing
+from idp.accounts.factors import Factors
 from idp.accounts.hashing import HashingPool
+from idp.accounts.passkeys import Passkeys
 from idp.accounts.password_check import PasswordCheck
 from idp.accounts.service import Accounts
 from idp.accounts.throttling import Throttle
@@ -27,6 +31,7 @@ from idp.settings import Settings
 from idp.store.clients import ClientStore
 from idp.store.codes import CodeStore
 from idp.store.consents import ConsentStore
+from idp.store.factors import FactorStore
 from idp.store.logins import SessionStore
 from idp.store.mongo import Database, MongoClient, connect
 from idp.store.throttle import ThrottleStore
@@ -55,6 +60,9 @@ class Services:
     browser: BrowserSessions
     codes: Codes
     consents: ConsentStore
+    factors: Factors
+    passkeys: Passkeys
+    factor_store: FactorStore
     database_prepared: bool = False
     metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
@@ -83,6 +91,8 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock)
     browser = BrowserSessions(tokens, sessions)
     codes = Codes(CodeStore(db), tokens, browser)
+    factor_store = FactorStore(db)
+    sealer = sealing.Sealer(sealing.load_key(settings.factor_key, settings.keys_dir))
     id_tokens = IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock)
     return Services(
         settings=settings,
@@ -103,4 +113,12 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         browser=browser,
         codes=codes,
         consents=ConsentStore(db),
+        factors=Factors(factor_store, sealer, clock, issuer_name=_host(settings.issuer)),
+        passkeys=Passkeys(factor_store, settings.issuer, clock, rp_name=_host(settings.issuer)),
+        factor_store=factor_store,
     )
+
+
+def _host(issuer: str) -> str:
+    """The name people see for this server in their authenticator app and passkey list."""
+    return urlsplit(issuer).hostname or issuer

@@ -26,9 +26,13 @@ EVENTS = frozenset({
     "login.succeeded", "login.failed", "login.throttled", "refresh.reused", "logout",
     "password.changed", "email.changed", "account.created", "account.deleted",
     "account.locked", "key.rotated", "client.removed",
+    # second factors and passkeys
+    "mfa.enabled", "mfa.disabled", "recovery_codes.renewed", "recovery_code.used",
+    "passkey.added", "passkey.removed", "passkey.counter_regressed", "second_step.failed",
 })
 # what an operator should look at; the rest are the ordinary life of accounts
-_WARNINGS = frozenset({"login.throttled", "refresh.reused", "account.locked", "client.removed"})
+_WARNINGS = frozenset({"login.throttled", "refresh.reused", "account.locked", "client.removed",
+                       "passkey.counter_regressed"})
 
 _bound: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("idp_audit_bound", default={})
 
