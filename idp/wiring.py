@@ -63,6 +63,7 @@ class Services:
     factors: Factors
     passkeys: Passkeys
     factor_store: FactorStore
+    throttle: Throttle
     database_prepared: bool = False
     metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
@@ -93,6 +94,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     codes = Codes(CodeStore(db), tokens, browser)
     factor_store = FactorStore(db)
     sealer = sealing.Sealer(sealing.load_key(settings.factor_key, settings.keys_dir))
+    factors = Factors(factor_store, sealer, clock, issuer_name=_host(settings.issuer))
     id_tokens = IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock)
     return Services(
         settings=settings,
@@ -102,7 +104,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         bridge=bridge,
         hashing=hashing,
         tokens=tokens,
-        oauth=OAuthServer(tokens, password_check, generator, codes, id_tokens),
+        oauth=OAuthServer(tokens, password_check, generator, codes, id_tokens, second_factor=factors.required),
         accounts=Accounts(users, sessions, throttle, password_check, hashing, clock),
         users=users,
         sessions=sessions,
@@ -113,9 +115,10 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         browser=browser,
         codes=codes,
         consents=ConsentStore(db),
-        factors=Factors(factor_store, sealer, clock, issuer_name=_host(settings.issuer)),
+        factors=factors,
         passkeys=Passkeys(factor_store, settings.issuer, clock, rp_name=_host(settings.issuer)),
         factor_store=factor_store,
+        throttle=throttle,
     )
 
 

@@ -86,6 +86,10 @@ class Factors:
     async def status(self, user_id: str) -> FactorRecord:
         return await self._store.get(user_id) or FactorRecord(user_id)
 
+    async def required(self, user_id: str) -> bool:
+        """Whether a password alone is not enough to sign in to this account."""
+        return (await self.status(user_id)).second_factor
+
     # -- enrolment ---------------------------------------------------------------------------
 
     async def begin_totp(self, user_id: str, account_name: str) -> Enrolment:
@@ -165,6 +169,18 @@ class Factors:
             audit("passkey.removed", user_id=user_id, passkey=passkey.cid)
             metrics.FACTOR_CHANGES.labels("passkey", "removed").inc()
         return removed
+
+    # -- recovery codes on their way to the page that shows them once --------------------------
+
+    def seal_for_display(self, codes: list[str], binding: str) -> str:
+        """The codes sealed for a short-lived cookie: nothing of them is stored in the database."""
+        return self._sealer.seal(" ".join(codes).encode(), f"show:{binding}")
+
+    def open_for_display(self, sealed: str, binding: str) -> list[str] | None:
+        try:
+            return self._sealer.open(sealed, f"show:{binding}").decode().split()
+        except Unsealable:
+            return None
 
     # -- helpers -------------------------------------------------------------------------------
 

@@ -126,6 +126,21 @@ class Accounts:
             audit("password.changed", user_id=credentials.user_id, sid=sid)
         return profile
 
+    async def change_confirmed(self, user_id: str, sid: str | None, form: ProfileChange) -> User:
+        """A change of e-mail or password whose confirmation the caller already holds (the
+        account page: a password or passkey given within the last minutes). Raises
+        UserGone, EmailTaken."""
+        user = await self.get(user_id)
+        credentials = await self._users.credentials(user.email_key)
+        if credentials is None or credentials.user_id != user_id:
+            raise UserGone()
+        profile: dict[str, Any] = {"name": form.name} if form.name is not None else {}
+        profile.update(await self._change_credentials(credentials, sid, form))
+        updated = await self._users.update_profile(user_id, profile, to_datetime(self._clock()))
+        if updated is None:
+            raise UserGone()
+        return updated
+
     async def delete(self, user_id: str, current_password: str, client_ip: str) -> None:
         """Raises UserGone, WrongPassword, SlowDown."""
         user = await self.get(user_id)

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from quart import Blueprint, Response, current_app, jsonify, request
 from werkzeug.datastructures import MultiDict
 
+from idp.http import second_step
 from idp.http.context import services
 from idp.accounts.service import UserGone
 from idp.http.forms import client_ip
@@ -98,6 +99,8 @@ async def authorize_form() -> Response:
         return await _login(auth_request, form)
     if step == "consent":
         return await _consent(auth_request, form)
+    if step == "passkey":  # second-factor hook: the login page's "sign in with a passkey"
+        return await second_step.passkey_sign_in(form, {"kind": "authorize", "params": auth_request.params})
     raise PageError(400, "This form cannot be accepted", "The form did not say what it was for.")
 
 
@@ -146,8 +149,10 @@ def _after_login(auth_request: AuthorizationRequest) -> AuthorizationRequest:
 async def _login_page(auth_request: AuthorizationRequest, *, email: str | None = None,
                       error: str | None = None, status: int = 200) -> Response:
     signup = f"{SIGNUP}?{urlencode(auth_request.params)}" if _registration_open() else None
+    passkeys = services().passkeys.enabled  # second-factor hook: the passkey button and autofill
     return await render_page(
         "login.html", status=status, form_targets=[auth_request.redirect_uri], action=AUTHORIZE,
+        scripts=passkeys, passkeys=passkeys,
         hidden={**auth_request.params, "step": "login"}, email=email or auth_request.login_hint,
         error=error, client_name=auth_request.client.client_id, signup_url=signup,
     )
@@ -178,6 +183,10 @@ async def _login(auth_request: AuthorizationRequest, form: MultiDict[str, str]) 
         return await _throttled(auth_request, email, exc.retry_after)
     if credentials is None:
         return await _login_page(auth_request, email=email, error=WRONG_CREDENTIALS)
+    # second-factor hook (idp.http.second_step): an account with an app or a passkey is asked for it first
+    asked = await second_step.begin_if_needed(credentials, {"kind": "authorize", "params": auth_request.params})
+    if asked is not None:
+        return asked
     return await _signed_in(auth_request, credentials.user_id, credentials.stamp)
 
 
@@ -191,17 +200,19 @@ async def _throttled(auth_request: AuthorizationRequest, email: str, retry_after
     return response
 
 
-async def _signed_in(auth_request: AuthorizationRequest, user_id: str, stamp: str) -> Response:
-    """Start a browser session for a password just checked, then go on with the request."""
+async def _signed_in(auth_request: AuthorizationRequest, user_id: str, stamp: str,
+                     amr: tuple[str, ...] = ("pwd",)) -> Response:
+    """Start a browser session for a password (and second factor, amr) just checked, then
+    go on with the request."""
     svc = services()
     previous = await _browser_session()
     try:
-        cookie, browser = await svc.browser.start(user_id, stamp)
+        cookie, browser = await svc.browser.start(user_id, stamp, amr)
     except CredentialsChanged:
         return await _login_page(auth_request, error=WRONG_CREDENTIALS)
     if previous is not None and previous.sid != browser.sid:
         await svc.browser.replace(previous, browser)
-    audit("login.succeeded", user_id=user_id, sid=browser.sid, via="browser")
+    audit("login.succeeded", user_id=user_id, sid=browser.sid, via="browser", methods=list(amr))
     response = await _proceed(_after_login(auth_request), browser, signed_in_now=True)
     _set_session_cookie(response, cookie)
     return response

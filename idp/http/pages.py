@@ -67,23 +67,25 @@ def csp_source(uri: str) -> str:
     return origin
 
 
-def page_csp(form_targets: Iterable[str] = ()) -> str:
+def page_csp(form_targets: Iterable[str] = (), scripts: bool = False) -> str:
     """The Content-Security-Policy of a page: its own stylesheet and images, no script, no
     framing, and forms that post to this server. Browsers also hold a form's redirect to
     form-action, so a form whose answer redirects to an app (login, consent) names the
     app's redirect URI in `form_targets`."""
     sources = " ".join(["'self'", *dict.fromkeys(csp_source(uri) for uri in form_targets)])
-    return (f"default-src 'none'; style-src 'self'; img-src 'self'; form-action {sources}; "
+    # scripts: the passkey steps, from this server's own files only (never inline)
+    script = "script-src 'self'; connect-src 'self'; " if scripts else ""
+    return (f"default-src 'none'; {script}style-src 'self'; img-src 'self'; form-action {sources}; "
             "frame-ancestors 'none'; base-uri 'none'")
 
 
 async def render_page(template: str, *, status: int = 200, form_targets: Iterable[str] = (),
-                      **context: Any) -> Response:
+                      scripts: bool = False, **context: Any) -> Response:
     """A page as a response, with the page CSP; never cached, since pages carry CSRF
     tokens and who is signed in."""
     response = Response(await render_template(template, **context), status=status,
                         mimetype="text/html")
-    response.headers["Content-Security-Policy"] = page_csp(form_targets)
+    response.headers["Content-Security-Policy"] = page_csp(form_targets, scripts)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -27,11 +27,12 @@ class BrowserSessions:
         self._tokens = tokens
         self._sessions = sessions
 
-    async def start(self, user_id: str, stamp: str) -> tuple[str, Session]:
+    async def start(self, user_id: str, stamp: str, amr: tuple[str, ...] = ("pwd",)) -> tuple[str, Session]:
         """A new browser session for a password just checked against credentials `stamp`;
-        returns (the cookie value, the session). Raises CredentialsChanged."""
+        returns (the cookie value, the session). Raises CredentialsChanged. amr: how the
+        person signed in (RFC 8176), carried on to the ID tokens of its codes."""
         cookie = new_refresh_token(AuthenticatedUser(user_id, new_session_id()))
-        session = replace(self._tokens.new_session(user_id, BROWSER, "", cookie), stamp=stamp)
+        session = replace(self._tokens.new_session(user_id, BROWSER, "", cookie), stamp=stamp, amr=amr)
         await self._tokens.store_login(session, stamp)
         return cookie, session
 

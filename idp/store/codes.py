@@ -42,6 +42,7 @@ class StoredCode:
     browser_sid: str
     auth_time: int
     expires_at: datetime
+    amr: tuple[str, ...] = ()
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredCode:
@@ -49,7 +50,7 @@ class StoredCode:
             code_hash=doc["_id"], client_id=doc["client_id"], redirect_uri=doc.get("redirect_uri"),
             scope=doc["scope"], nonce=doc.get("nonce"), code_challenge=doc["code_challenge"],
             user_id=doc["user_id"], stamp=doc.get("stamp"), browser_sid=doc["browser_sid"],
-            auth_time=doc["auth_time"], expires_at=doc["expires_at"],
+            auth_time=doc["auth_time"], expires_at=doc["expires_at"], amr=tuple(doc.get("amr", ())),
         )
 
     def document(self) -> dict[str, Any]:
@@ -57,7 +58,7 @@ class StoredCode:
             "_id": self.code_hash, "client_id": self.client_id, "redirect_uri": self.redirect_uri,
             "scope": self.scope, "nonce": self.nonce, "code_challenge": self.code_challenge,
             "user_id": self.user_id, "stamp": self.stamp, "browser_sid": self.browser_sid,
-            "auth_time": self.auth_time, "expires_at": self.expires_at,
+            "auth_time": self.auth_time, "expires_at": self.expires_at, "amr": list(self.amr),
         }
 
 

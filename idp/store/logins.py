@@ -71,6 +71,8 @@ class Session:
     # a browser session only (idp.oauth.browser): the credentials stamp its password
     # check saw, which the codes it issues carry on to the logins they start
     stamp: str | None = None
+    # a browser session only: how the person signed in (RFC 8176 amr values)
+    amr: tuple[str, ...] = ()
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Session:
@@ -88,6 +90,7 @@ class Session:
             used_hashes=tuple(doc.get("used_hashes", ())),
             revoked_jtis=frozenset(doc.get("revoked_jtis", ())),
             stamp=doc.get("stamp"),
+            amr=tuple(doc.get("amr", ())),
         )
 
     def document(self) -> dict[str, Any]:
@@ -107,6 +110,8 @@ class Session:
         }
         if self.stamp is not None:
             doc["stamp"] = self.stamp
+        if self.amr:
+            doc["amr"] = list(self.amr)
         return doc
 
 
@@ -155,6 +160,12 @@ class SessionStore:
             query["_id"] = {"$ne": text(keep_sid)}
         result = await self._sessions.delete_many(query)
         return result.deleted_count
+
+    async def list_of(self, user_id: str, now: datetime, limit: int = 500) -> list[Session]:
+        """The live logins of a user, newest first (the account page; uses the user_id index)."""
+        cursor = self._sessions.find({"user_id": text(user_id), "purge_at": {"$gt": now}})
+        sessions = [Session.from_document(doc) async for doc in cursor.limit(limit)]
+        return sorted((s for s in sessions if s.expires_at > now), key=lambda s: s.created_at, reverse=True)
 
     async def count_of(self, user_id: str, now: datetime) -> int:
         """How many logins of a user are live (for an administrator; uses the user_id index)."""

@@ -64,8 +64,8 @@ class CodeRecord:
     def get_acr(self) -> None:
         return None
 
-    def get_amr(self) -> None:
-        return None
+    def get_amr(self) -> list[str] | None:
+        return list(self.stored.amr) or None
 
 
 class Codes:
@@ -83,7 +83,7 @@ class Codes:
             code_hash=secret_hash(code), client_id=client.client_id, redirect_uri=redirect_uri,
             scope=scope, nonce=nonce, code_challenge=code_challenge, user_id=browser.user_id,
             stamp=browser.stamp, browser_sid=browser.sid,
-            auth_time=int(browser.created_at.timestamp()), expires_at=now + CODE_LIFETIME,
+            auth_time=int(browser.created_at.timestamp()), expires_at=now + CODE_LIFETIME, amr=browser.amr,
         ))
         return code
 

@@ -10,6 +10,7 @@ from idp.oauth.protocol import AUTH_METHODS
 from idp.oauth.authlib.scopes import NarrowingRefresh
 
 WRONG_CREDENTIALS = "The e-mail address or password is wrong."
+SECOND_FACTOR = "this account uses a second factor: sign in through the browser"
 REUSED = "The refresh token was already used; this login has ended. Sign in again."
 UNKNOWN_REFRESH_TOKEN = ("The refresh token is unknown, expired or revoked, or was issued to another client; "
                          "sign in again.")

@@ -9,6 +9,7 @@ the Quart blueprint turns them into HTTP responses on the loop.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from authlib.consts import default_json_headers
@@ -25,7 +26,7 @@ from idp.accounts.emails import lookup_key
 from idp.oauth.authlib.client_auth import ClientAuthenticator, uses_basic
 from idp.oauth.authlib.codes import AuthorizationCodeGrant, CodeRecord, Codes
 from idp.oauth.authlib.endpoints import Introspection, Revocation
-from idp.oauth.authlib.grants import REUSED, WRONG_CREDENTIALS, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
+from idp.oauth.authlib.grants import REUSED, SECOND_FACTOR, WRONG_CREDENTIALS, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
 from idp.oauth.authlib.models import AuthenticatedUser, Client, RefreshTokenRecord
 from idp.oauth.oidc import IdTokens
 from idp.oauth.authlib.requests import OAuthRequest
@@ -71,12 +72,14 @@ class S256Only(CodeChallenge):
 
 class OAuthServer(AuthorizationServer):
     def __init__(self, tokens: TokenService, password_check: PasswordCheck, generator: AccessTokenGenerator,
-                 codes: Codes, id_tokens: IdTokens) -> None:
+                 codes: Codes, id_tokens: IdTokens,
+                 second_factor: Callable[[str], Awaitable[bool]] | None = None) -> None:
         super().__init__()
         self._authenticate_client = ClientAuthenticator(self.query_client)
         self.tokens = tokens
         self.codes = codes
         self._password_check = password_check
+        self._second_factor = second_factor
         self.register_token_generator("default", generator)
         for grant in (PasswordGrant, RefreshTokenGrant, ClientCredentialsGrant):
             self.register_grant(grant)
@@ -151,6 +154,9 @@ class OAuthServer(AuthorizationServer):
             raise SlowDownError(exc.retry_after) from None
         if credentials is None:
             return None
+        # second factors: after the right password only, such an account is sent to the browser
+        if self._second_factor is not None and wait(self._second_factor(credentials.user_id)):
+            raise InvalidGrantError(SECOND_FACTOR)
         return AuthenticatedUser(credentials.user_id, new_session_id(), credentials.stamp)
 
     def find_code(self, code: str) -> CodeRecord | None:
