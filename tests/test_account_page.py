@@ -301,3 +301,21 @@ async def test_passkeys_through_the_pages(client: Client, ann: dict, clock: Manu
     replay = await post(client, "/account/sign-in", step="passkey", challenge_id=ceremony["challenge_id"],
                         credential=device.get(ceremony["options"]))
     assert replay.status_code == 400
+
+
+async def test_an_operator_removes_the_factors_of_a_lost_phone(client: Client, app: Any, ann: dict,
+                                                               clock: ManualClock,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    from idp.cli.admin import admin_of
+
+    await enrol(client, clock)
+    assert (await password_grant(client)).status_code == 400
+    admin = admin_of(app.extensions["idp"])
+    with caplog.at_level("INFO", logger="idp.audit"):
+        account, removed = await admin.remove_factors("ann@example.com")
+    assert removed is not None and removed.totp_on and account.user.email == "ann@example.com"
+    assert "mfa.disabled" in [r.fields["event"] for r in caplog.records if r.name == "idp.audit"]  # type: ignore[attr-defined]
+    assert (await password_grant(client)).status_code == 200
+    assert (await sign_in(client)).headers["Location"] == "/account"
+    _, again = await admin.remove_factors(ann["id"])
+    assert again is None
