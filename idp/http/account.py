@@ -171,7 +171,7 @@ async def page() -> Response:
     svc = services()
     now = svc.tokens.now()
     factors = await svc.factors.status(user.user_id)
-    logins = [LoginLine(s.sid, "this sign-in page" if s.client_id == BROWSER else s.client_id, s.created_at,
+    logins = [LoginLine(s.sid, "Browser sign-in" if s.client_id == BROWSER else s.client_id, s.created_at,
                         s.issued_at, s.sid == browser.sid)
               for s in await svc.sessions.list_of(user.user_id, now)]
     apps = [AppLine(client_id, sorted(scopes), since)
