@@ -33,6 +33,8 @@ pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 APP_ID = "photos"
+# confidential: a public client answered on loopback is a native app, asked to consent every time
+APP_SECRET = "photos-secret-0123456789"
 DESKTOP = {"width": 1200, "height": 900}
 PHONE = {"width": 375, "height": 740}
 
@@ -52,7 +54,7 @@ def settings_overrides(port: int) -> dict[str, Any]:
 def clients_file(tmp_path: Path, other_origin: str) -> Path:
     path = tmp_path / "clients.json"
     path.write_text(json.dumps([*CLIENTS, {
-        "client_id": APP_ID, "client_secret": None, "token_endpoint_auth_method": "none",
+        "client_id": APP_ID, "client_secret": APP_SECRET, "token_endpoint_auth_method": "client_secret_post",
         "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile email",
         "redirect_uris": [f"{other_origin}/callback"],
     }]))
@@ -257,7 +259,7 @@ class Rp:
         page.wait_for_url(f"{self.origin}/**")
         code = parse_qs(urlsplit(page.url).query)["code"][0]
         response = httpx.post(f"{self.base}/oauth/token", data={
-            "grant_type": "authorization_code", "code": code, "client_id": APP_ID,
+            "grant_type": "authorization_code", "code": code, "client_id": APP_ID, "client_secret": APP_SECRET,
             "redirect_uri": f"{self.origin}/callback", "code_verifier": self.verifier})
         assert response.status_code == 200, response.text
         self.verifier, self.challenge = pkce()
@@ -265,7 +267,8 @@ class Rp:
 
     def refreshes(self, refresh_token: str) -> int:
         return httpx.post(f"{self.base}/oauth/token", data={
-            "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": APP_ID}).status_code
+            "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": APP_ID,
+            "client_secret": APP_SECRET}).status_code
 
 
 def test_the_account_page_ends_a_login_and_an_app(chromium: Any, base: str, other_origin: str) -> None:

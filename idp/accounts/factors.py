@@ -42,6 +42,10 @@ class WrongCode(FactorError):
     """The code is wrong, expired, or was accepted before."""
 
 
+class SecondFactorRequired(FactorError):
+    """A password alone cannot sign in to this account (the password grant)."""
+
+
 class NothingPending(FactorError):
     """No authenticator key awaits its first code (or one is already on)."""
 
@@ -89,6 +93,12 @@ class Factors:
     async def required(self, user_id: str) -> bool:
         """Whether a password alone is not enough to sign in to this account."""
         return (await self.status(user_id)).second_factor
+
+    async def refuse_password_alone(self, user_id: str) -> None:
+        """For the password grant, after the right password: raises SecondFactorRequired
+        when the account has an authenticator app or a passkey."""
+        if await self.required(user_id):
+            raise SecondFactorRequired()
 
     # -- enrolment ---------------------------------------------------------------------------
 

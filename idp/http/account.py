@@ -25,16 +25,17 @@ from idp.accounts.forms import InvalidForm, ProfileChange, validate
 from idp.accounts.passkeys import Ceremony, PasskeyRefused
 from idp.accounts.service import UserGone
 from idp.accounts.throttling import SlowDown
-from idp.http import second_step
+from idp.http import devices, factor_hooks
 from idp.http.context import services
+from idp.http.cookies import browser_session, clear_session_cookie, see_other, set_session_cookie
 from idp.http.csrf import require_csrf
 from idp.http.forms import client_ip
 from idp.http.pages import PageError, render_page
-from idp.logins.browser import BROWSER
-from idp.logins.service import CredentialsChanged
+from idp.logins.browser import BrowserSession
+from idp.logins.logins import CredentialsChanged
 from idp.oauth.authlib.grants import WRONG_CREDENTIALS
 from idp.ops.audit import audit
-from idp.store.logins import Session
+from idp.store.records import Login
 from idp.store.users import EmailTaken, User
 
 bp = Blueprint("account", __name__)
@@ -77,7 +78,7 @@ class _SignInFirst(Exception):
 
 @bp.errorhandler(_SignInFirst)
 async def _sign_in_first(_: _SignInFirst) -> Response:
-    return second_step.see_other(SIGN_IN)
+    return see_other(SIGN_IN)
 
 
 @bp.get("/")
@@ -87,14 +88,8 @@ async def home() -> Response:
 
 # -- who is here ------------------------------------------------------------------------------
 
-async def _browser() -> Session | None:
-    from idp.http.authorize import session_cookie_name
-
-    return await services().browser.find(request.cookies.get(session_cookie_name()))
-
-
-async def _signed_in_person() -> tuple[Session, User]:
-    browser = await _browser()
+async def _signed_in_person() -> tuple[BrowserSession, User]:
+    browser = await browser_session()
     if browser is None:
         raise _SignInFirst()
     try:
@@ -103,14 +98,14 @@ async def _signed_in_person() -> tuple[Session, User]:
         raise _SignInFirst() from None
 
 
-async def _recent(browser: Session) -> bool:
+async def _recent(browser: BrowserSession) -> bool:
     svc = services()
     confirmed = await svc.factor_store.recent_auth(browser.sid)
     last = max(browser.created_at, confirmed) if confirmed else browser.created_at
-    return svc.tokens.now() - last <= RECENT
+    return svc.logins.now() - last <= RECENT
 
 
-async def _confirmed(browser: Session, user: User, form: MultiDict[str, str]) -> bool:
+async def _confirmed(browser: BrowserSession, user: User, form: MultiDict[str, str]) -> bool:
     """Recently confirmed, or confirmed now by the form's current_password."""
     if await _recent(browser):
         return True
@@ -128,9 +123,9 @@ async def _confirmed(browser: Session, user: User, form: MultiDict[str, str]) ->
     return True
 
 
-async def _note_confirmed(browser: Session) -> None:
+async def _note_confirmed(browser: BrowserSession) -> None:
     svc = services()
-    now = svc.tokens.now()
+    now = svc.logins.now()
     await svc.factor_store.note_recent_auth(browser.sid, now, now + RECENT)
 
 
@@ -138,7 +133,7 @@ def _back(fragment: str = "", *, done: str | None = None, problem: str | None = 
     query = f"?done={done}" if done else f"?problem={problem}" if problem else ""
     if detail and problem:
         query += "&detail=" + "".join(ch for ch in detail if ch.isalnum() or ch in "_-")[:40]
-    return second_step.see_other(f"{ACCOUNT}{query}{'#' + fragment if fragment else ''}")
+    return see_other(f"{ACCOUNT}{query}{'#' + fragment if fragment else ''}")
 
 
 async def _form() -> MultiDict[str, str]:
@@ -169,11 +164,10 @@ class AppLine:
 async def page() -> Response:
     browser, user = await _signed_in_person()
     svc = services()
-    now = svc.tokens.now()
     factors = await svc.factors.status(user.user_id)
-    logins = [LoginLine(s.sid, "Browser sign-in" if s.client_id == BROWSER else s.client_id, s.created_at,
-                        s.issued_at, s.sid == browser.sid)
-              for s in await svc.sessions.list_of(user.user_id, now)]
+    logins = [LoginLine(s.sid, s.client_id if isinstance(s, Login) else "Browser sign-in", s.created_at,
+                        s.issued_at if isinstance(s, Login) else s.created_at, s.sid == browser.sid)
+              for s in await svc.logins.of_user(user.user_id)]
     apps = [AppLine(client_id, sorted(scopes), since)
             for client_id, (scopes, since) in sorted((await svc.consents.of_user(user.user_id)).items())]
     problem = request.args.get("problem")
@@ -205,12 +199,15 @@ async def _sign_in_page(*, email: str | None = None, error: str | None = None, s
 async def sign_in_form() -> Response:
     form = await _form()
     if form.get("step") == "passkey":
-        return await second_step.passkey_sign_in(form, {"kind": "account"})
+        signed = await factor_hooks.passkey_sign_in(form)
+        return await signed_in(signed.user_id, signed.stamp, signed.amr)
     email, password = form.get("email", ""), form.get("password", "")
     if not email or not password:
         return await _sign_in_page(email=email, error="Enter your e-mail address and password.", status=400)
+    email_key = lookup_key(email)
     try:
-        credentials = await services().password_check(lookup_key(email), password, client_ip())
+        credentials = await services().password_check(email_key, password, client_ip(),
+                                                       known_device=devices.known(email_key))
     except SlowDown as exc:
         response = await _sign_in_page(email=email, error="Too many attempts to sign in to this account. "
                                                           "Try again later.", status=429)
@@ -218,18 +215,16 @@ async def sign_in_form() -> Response:
         return response
     if credentials is None:
         return await _sign_in_page(email=email, error=WRONG_CREDENTIALS, status=400)
-    asked = await second_step.begin_if_needed(credentials, {"kind": "account"})
-    if asked is not None:
-        return asked
-    return await signed_in(credentials.user_id, credentials.stamp, ("pwd",))
+    asked = await factor_hooks.begin_if_needed(credentials, {"kind": "account"})
+    response = asked or await signed_in(credentials.user_id, credentials.stamp, ("pwd",))
+    devices.remember(response, email_key)
+    return response
 
 
 async def signed_in(user_id: str, stamp: str, amr: tuple[str, ...]) -> Response:
     """Start the browser session of a finished sign-in, then show the account page."""
-    from idp.http.authorize import _set_session_cookie
-
     svc = services()
-    previous = await _browser()
+    previous = await browser_session()
     try:
         cookie, browser = await svc.browser.start(user_id, stamp, amr)
     except CredentialsChanged:
@@ -237,22 +232,20 @@ async def signed_in(user_id: str, stamp: str, amr: tuple[str, ...]) -> Response:
     if previous is not None and previous.sid != browser.sid:
         await svc.browser.replace(previous, browser)
     audit("login.succeeded", user_id=user_id, sid=browser.sid, via="account", methods=list(amr))
-    response = second_step.see_other(ACCOUNT)
-    _set_session_cookie(response, cookie)
+    response = see_other(ACCOUNT)
+    set_session_cookie(response, cookie)
     return response
 
 
 @bp.post("/account/sign-out")
 async def sign_out() -> Response:
-    from idp.http.authorize import _clear_session_cookie
-
     await _form()
-    browser = await _browser()
+    browser = await browser_session()
     if browser is not None:
         await services().browser.end(browser)
         audit("logout", user_id=browser.user_id, sid=browser.sid, ended="browser_session")
-    response = second_step.see_other(SIGN_IN)
-    _clear_session_cookie(response)
+    response = see_other(SIGN_IN)
+    clear_session_cookie(response)
     return response
 
 
@@ -340,7 +333,7 @@ async def authenticator_begin() -> Response:
         await services().factors.begin_totp(user.user_id, user.email)
     except FactorError:
         return _back("security", problem="totp_first")
-    return second_step.see_other(AUTHENTICATOR)
+    return see_other(AUTHENTICATOR)
 
 
 @bp.get(AUTHENTICATOR)
@@ -348,7 +341,7 @@ async def authenticator_page() -> Response:
     _, user = await _signed_in_person()
     enrolment = await services().factors.pending_totp(user.user_id, user.email)
     if enrolment is None:
-        return second_step.see_other(f"{ACCOUNT}#security")
+        return see_other(f"{ACCOUNT}#security")
     qr = segno.make(enrolment.uri, error="m")
     svg = Markup(qr.svg_inline(scale=5, border=2, dark="#000", light="#fff", title="QR code of the key"))
     grouped = " ".join(enrolment.secret[i:i + 4] for i in range(0, len(enrolment.secret), 4))
@@ -364,7 +357,7 @@ async def authenticator_confirm() -> Response:
     try:
         codes = await services().factors.confirm_totp(user.user_id, form.get("code", ""))
     except WrongCode:
-        return second_step.see_other(f"{AUTHENTICATOR}?problem=code")
+        return see_other(f"{AUTHENTICATOR}?problem=code")
     except FactorError:
         return _back("security")
     return _show_codes(codes, browser)
@@ -397,9 +390,9 @@ def _codes_cookie() -> str:
     return "__Host-idp-codes" if services().settings.issuer.startswith("https://") else "idp-codes"
 
 
-def _show_codes(codes: list[str], browser: Session) -> Response:
+def _show_codes(codes: list[str], browser: BrowserSession) -> Response:
     """Send the new codes to the page that shows them once, sealed in a short-lived cookie."""
-    response = second_step.see_other(RECOVERY_CODES)
+    response = see_other(RECOVERY_CODES)
     secure = services().settings.issuer.startswith("https://")
     response.set_cookie(_codes_cookie(), services().factors.seal_for_display(codes, browser.sid),
                         max_age=CODES_COOKIE_AGE, path="/", secure=secure, httponly=True, samesite="Strict")
@@ -412,7 +405,7 @@ async def recovery_codes_page() -> Response:
     sealed = request.cookies.get(_codes_cookie())
     codes = services().factors.open_for_display(sealed, browser.sid) if sealed else None
     if codes is None:
-        return second_step.see_other(f"{ACCOUNT}#security")
+        return see_other(f"{ACCOUNT}#security")
     response = await render_page("recovery_codes.html", codes=codes)
     secure = services().settings.issuer.startswith("https://")
     response.delete_cookie(_codes_cookie(), path="/", secure=secure, httponly=True, samesite="Strict")
@@ -451,13 +444,11 @@ async def passkey_remove() -> Response:
 async def end_login() -> Response:
     form = await _form()
     browser, user = await _signed_in_person()
-    svc = services()
-    session = await svc.sessions.get(form.get("login", ""), svc.tokens.now())
-    if session is not None and session.user_id == user.user_id:
-        await svc.tokens.end_session(session.sid)
-        audit("logout", user_id=user.user_id, sid=session.sid, ended="from_account_page")
-        if session.sid == browser.sid:
-            return second_step.see_other(SIGN_IN)
+    ended = await services().logins.end_one_of(user.user_id, form.get("login", ""))
+    if ended is not None:
+        audit("logout", user_id=user.user_id, sid=ended.sid, ended="from_account_page")
+        if ended.sid == browser.sid:
+            return see_other(SIGN_IN)
     return _back("logins", done="signed_out")
 
 
@@ -465,7 +456,7 @@ async def end_login() -> Response:
 async def end_other_logins() -> Response:
     await _form()
     browser, user = await _signed_in_person()
-    ended = await services().sessions.end_all_of(user.user_id, keep_sid=browser.sid)
+    ended = await services().logins.end_others_of(user.user_id, browser.sid)
     audit("logout", user_id=user.user_id, sid=browser.sid, ended="all_others", count=ended)
     return _back("logins", done="others_out")
 
@@ -477,9 +468,8 @@ async def remove_app() -> Response:
     svc = services()
     client_id = form.get("client_id", "")
     await svc.consents.revoke(user.user_id, client_id)
-    ended = [s.sid for s in await svc.sessions.list_of(user.user_id, svc.tokens.now()) if s.client_id == client_id]
-    await svc.sessions.end_many(ended)
-    audit("logout", user_id=user.user_id, client_id=client_id, ended="app_removed", count=len(ended))
+    ended = await svc.logins.end_client_of(user.user_id, client_id)
+    audit("logout", user_id=user.user_id, client_id=client_id, ended="app_removed", count=ended)
     return _back("apps", done="app_removed")
 
 
@@ -487,19 +477,13 @@ async def remove_app() -> Response:
 
 @bp.post("/account/delete")
 async def delete_account() -> Response:
-    from idp.http.authorize import _clear_session_cookie
-
     form = await _form()
     browser, user = await _signed_in_person()
     if not await _confirmed(browser, user, form):
         return _back("delete", problem="confirm" if not form.get("current_password") else "wrong_password")
-    svc = services()
-    await svc.accounts.remove(user)
-    await svc.factors.remove_all(user.user_id)
-    for client_id in await svc.consents.of_user(user.user_id):
-        await svc.consents.revoke(user.user_id, client_id)
-    response = second_step.see_other(DELETED)
-    _clear_session_cookie(response)
+    await services().accounts.remove(user)  # its logins, consents and second factors go with it
+    response = see_other(DELETED)
+    clear_session_cookie(response)
     return response
 
 

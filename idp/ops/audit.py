@@ -29,9 +29,10 @@ EVENTS = frozenset({
     # second factors and passkeys
     "mfa.enabled", "mfa.disabled", "recovery_codes.renewed", "recovery_code.used",
     "passkey.added", "passkey.removed", "passkey.counter_regressed", "second_step.failed",
+    "code.redeemed", "code.replayed",
 })
 # what an operator should look at; the rest are the ordinary life of accounts
-_WARNINGS = frozenset({"login.throttled", "refresh.reused", "account.locked", "client.removed",
+_WARNINGS = frozenset({"login.throttled", "refresh.reused", "code.replayed", "account.locked", "client.removed",
                        "passkey.counter_regressed"})
 
 _bound: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("idp_audit_bound", default={})
