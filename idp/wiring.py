@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIServer
 
+from idp.accounts import sealing
+from idp.accounts.factors import Factors
 from idp.accounts.hashing import HashingPool
+from idp.accounts.passkeys import Passkeys
 from idp.accounts.password_check import PasswordCheck
 from idp.accounts.service import Accounts
 from idp.accounts.throttling import Throttle
@@ -33,6 +37,7 @@ from idp.settings import Settings
 from idp.store.clients import ClientStore
 from idp.store.codes import CodeStore
 from idp.store.consents import ConsentStore
+from idp.store.factors import FactorStore
 from idp.store.interactions import InteractionStore
 from idp.store.logins import LoginStore
 from idp.store.mongo import Database, MongoClient, close, connect
@@ -65,6 +70,10 @@ class Services:
     codes: Codes
     consents: Consents
     interactions: Interactions
+    factors: Factors
+    passkeys: Passkeys
+    factor_store: FactorStore
+    throttle: Throttle
     database_prepared: bool = False
     metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
@@ -103,12 +112,15 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     browser = BrowserSessions(login_store, logins, clock)
     codes = Codes(CodeStore(db), logins, browser, clock)
     consents = Consents(ConsentStore(db), clock)
+    factor_store = FactorStore(db)
+    sealer = sealing.Sealer(sealing.load_key(settings.factor_key, settings.keys_dir))
+    factors = Factors(factor_store, sealer, clock, issuer_name=_host(settings.issuer))
     oauth = OAuthServer(
         registry=registry, logins=logins, refresh=refresh, access=access, codes=codes,
         password_check=password_check,
         generator=AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock),
         id_tokens=IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock),
-        issuer=settings.issuer, clock=clock,
+        issuer=settings.issuer, clock=clock, second_factor=factors.refuse_password_alone,
     )
     return Services(
         settings=settings,
@@ -121,7 +133,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         refresh=refresh,
         access=access,
         oauth=OAuthEndpoints(oauth, Bridge(settings.io_workers)),
-        accounts=Accounts(users, login_store, throttle, password_check, hashing, clock, consents),
+        accounts=Accounts(users, login_store, throttle, password_check, hashing, clock, consents, factors),
         users=users,
         login_store=login_store,
         clients=ClientStore(db),
@@ -132,4 +144,13 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         codes=codes,
         consents=consents,
         interactions=Interactions(InteractionStore(db), logins.now),
+        factors=factors,
+        passkeys=Passkeys(factor_store, settings.issuer, clock, rp_name=_host(settings.issuer)),
+        factor_store=factor_store,
+        throttle=throttle,
     )
+
+
+def _host(issuer: str) -> str:
+    """The name people see for this server in their authenticator app and passkey list."""
+    return urlsplit(issuer).hostname or issuer

@@ -23,6 +23,7 @@ from idp.ops.audit import audit
 from idp.clock import Clock, to_datetime
 from idp.accounts.password_check import PasswordCheck
 from idp.accounts.emails import normalise
+from idp.accounts.factors import Factors
 from idp.accounts.forms import ProfileChange, Registration
 from idp.accounts.hashing import HashingPool
 from idp.logins.consents import Consents
@@ -55,6 +56,7 @@ class Accounts:
         hashing: HashingPool,
         clock: Clock,
         consents: Consents,
+        factors: Factors,
     ) -> None:
         self._users = users
         self._logins = logins
@@ -63,6 +65,7 @@ class Accounts:
         self._hashing = hashing
         self._clock = clock
         self._consents = consents
+        self._factors = factors
 
     async def register(self, form: Registration, client_ip: str) -> User:
         """Raises SlowDown past the registrations allowed per IP, EmailTaken."""
@@ -129,6 +132,21 @@ class Accounts:
             audit("password.changed", user_id=credentials.user_id, sid=sid)
         return profile
 
+    async def change_confirmed(self, user_id: str, sid: str | None, form: ProfileChange) -> User:
+        """A change of e-mail or password whose confirmation the caller already holds (the
+        account page: a password or passkey given within the last minutes). Raises
+        UserGone, EmailTaken."""
+        user = await self.get(user_id)
+        credentials = await self._users.credentials(user.email_key)
+        if credentials is None or credentials.user_id != user_id:
+            raise UserGone()
+        profile: dict[str, Any] = {"name": form.name} if form.name is not None else {}
+        profile.update(await self._change_credentials(credentials, sid, form))
+        updated = await self._users.update_profile(user_id, profile, to_datetime(self._clock()))
+        if updated is None:
+            raise UserGone()
+        return updated
+
     async def delete(self, user_id: str, current_password: str, client_ip: str) -> None:
         """Raises UserGone, WrongPassword, SlowDown."""
         user = await self.get(user_id)
@@ -136,12 +154,14 @@ class Accounts:
         await self.remove(user)
 
     async def remove(self, user: User) -> None:
-        """Delete an account whose removal is already authorised (its password, or an
-        administrator): close its list (logins in flight end themselves), end its
-        logins, then forget the credentials and the profile."""
+        """Delete an account whose removal is already authorised (its password, a passkey,
+        or an administrator): close its list (logins in flight end themselves), end its
+        logins, forget its consents and second factors, then the credentials and the
+        profile."""
         await self._logins.close_list(user.user_id)
         await self._logins.end_all_of(user.user_id)
         await self._consents.forget_user(user.user_id)
+        await self._factors.remove_all(user.user_id)
         await self._users.delete(user)
         audit("account.deleted", user_id=user.user_id)
 

@@ -57,6 +57,7 @@ def add_commands(commands: Any) -> None:
                        ("lock", "refuse every login of the account and end its logins"),
                        ("unlock", "let the account log in again"),
                        ("logout", "end every login of the account"),
+                       ("remove-factors", "remove the authenticator app, recovery codes and passkeys (a lost phone)"),
                        ("delete", "delete the account and end its logins")):
         command = verbs.add_parser(verb, help=what)
         command.add_argument("user", help=USER_REF)
@@ -78,7 +79,8 @@ def open_services(settings: Settings) -> Services:
 
 
 def admin_of(services: Services) -> Admin:
-    return Admin(services.accounts, services.users, services.login_store, services.clients, services.clock)
+    return Admin(services.accounts, services.users, services.login_store, services.clients, services.clock,
+                 factors=services.factors)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -188,6 +190,13 @@ async def _run(args: argparse.Namespace, admin: Admin, password: str | None) -> 
         account, ended = await (admin.lock(args.user) if verb == "lock" else admin.logout(args.user))
         done = "locked" if verb == "lock" else "logged out"
         _print(args, {**account.view(), "ended_sessions": ended}, f"{done} {_who(account)}: ended {ended} login(s)")
+    elif verb == "remove-factors":
+        account, removed = await admin.remove_factors(args.user)
+        app = bool(removed and removed.totp)
+        passkeys = len(removed.passkeys) if removed else 0
+        _print(args, {**account.view(), "removed_authenticator_app": app, "removed_passkeys": passkeys},
+               f"{_who(account)}: removed {'the authenticator app and its recovery codes, ' if app else ''}"
+               f"{passkeys} passkey(s); the password alone signs in now")
     elif verb == "unlock":
         account = await admin.unlock(args.user)
         _print(args, account.view(), f"unlocked {_who(account)}")

@@ -20,7 +20,7 @@ from werkzeug.datastructures import MultiDict
 from idp.accounts.emails import lookup_key
 from idp.accounts.service import UserGone
 from idp.accounts.throttling import SlowDown
-from idp.http import devices
+from idp.http import devices, factor_hooks
 from idp.http.answers import CONTINUE, answer_app
 from idp.http.context import services
 from idp.http.cookies import browser_session, see_other, set_session_cookie
@@ -163,8 +163,10 @@ def _kept(interaction: Interaction) -> AuthorizationRequest:
 async def _login_page(interaction: Interaction, auth_request: AuthorizationRequest) -> Response:
     notice = interaction.notice if interaction.notice and interaction.notice.form == "login" else None
     display = client_display(auth_request.client.client_id)
+    passkeys = services().passkeys.enabled  # the passkey button and the e-mail field's autofill
     response = await render_page(
         "login.html", status=notice.status if notice else 200, form_targets=[auth_request.redirect_uri],
+        scripts=passkeys, passkeys=passkeys,
         images=[display.logo_uri] if display and display.logo_uri else [], action=AUTHORIZE,
         hidden={"interaction": interaction.interaction_id, "step": "login"},
         email=(notice.email if notice else None) or auth_request.login_hint,
@@ -203,6 +205,9 @@ async def _step(form: MultiDict[str, str]) -> Response:
         return await _login(interaction, form)
     if step == "consent":
         return await _consent(interaction, auth_request, form)
+    if step == "passkey":  # the login page's "sign in with a passkey"
+        signed = await factor_hooks.passkey_sign_in(form)
+        return await signed_in(interaction, signed.user_id, signed.stamp, amr=signed.amr)
     raise PageError(400, "This form can’t be accepted", "The form did not say what it was for. "
                     "Go back to the app and start signing in again.")
 
@@ -221,7 +226,10 @@ async def _login(interaction: Interaction, form: MultiDict[str, str]) -> Respons
         return await back_with(interaction, throttled_notice(email, exc.retry_after))
     if credentials is None:
         return await back_with(interaction, Notice(message=WRONG_CREDENTIALS, email=email))
-    response = await signed_in(interaction, credentials.user_id, credentials.stamp)
+    # an account with an authenticator app or a passkey is asked for it first (idp.http.second_step)
+    asked = await factor_hooks.begin_if_needed(credentials, {"kind": "authorize",
+                                                             "interaction": interaction.interaction_id})
+    response = asked or await signed_in(interaction, credentials.user_id, credentials.stamp)
     devices.remember(response, email_key)
     return response
 
@@ -240,18 +248,20 @@ async def back_with(interaction: Interaction, notice: Notice) -> Response:
     return see_other(signup_url(interaction) if notice.form == "signup" else continue_url(interaction))
 
 
-async def signed_in(interaction: Interaction, user_id: str, stamp: str) -> Response:
-    """Start a browser session for a password just checked, note it on the interaction
-    (which satisfies prompt=login and max_age for this browser only), and go on."""
+async def signed_in(interaction: Interaction, user_id: str, stamp: str,
+                    amr: tuple[str, ...] = ("pwd",)) -> Response:
+    """Start a browser session for a sign-in just checked (a password, with its second
+    step if any, or a passkey: amr), note it on the interaction (which satisfies
+    prompt=login and max_age for this browser only), and go on."""
     svc = services()
     previous = await browser_session()
     try:
-        cookie, browser = await svc.browser.start(user_id, stamp)
+        cookie, browser = await svc.browser.start(user_id, stamp, amr)
     except CredentialsChanged:
         return await back_with(interaction, Notice(message=WRONG_CREDENTIALS))
     if previous is not None and previous.sid != browser.sid:
         await svc.browser.replace(previous, browser)
-    audit("login.succeeded", user_id=user_id, sid=browser.sid, via="browser")
+    audit("login.succeeded", user_id=user_id, sid=browser.sid, via="browser", methods=list(amr))
     await svc.interactions.signed_in(interaction, browser.sid)
     response = see_other(continue_url(interaction))
     set_session_cookie(response, cookie)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from idp.store import clients, codes, consents, interactions, logins, throttle, users
+from idp.store import clients, codes, consents, factors, interactions, logins, throttle, users
 from idp.store.mongo import Database
 
-STORES = (users, clients, logins, throttle, codes, consents, interactions)
+STORES = (users, clients, logins, throttle, codes, consents, interactions, factors)
 
 
 async def ensure_indexes(db: Database) -> None:

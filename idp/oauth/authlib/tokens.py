@@ -104,5 +104,7 @@ class IdTokens(OpenIDCode):
         }
         if code.get_nonce():
             claims["nonce"] = code.get_nonce()
+        if code.get_amr():
+            claims["amr"] = code.get_amr()  # RFC 8176: how the person signed in
         header = {"alg": ALGORITHM, "typ": ID_TOKEN_TYPE}
         return str(jwt.encode(header, claims, self._keyring.signing_keys(), algorithms=[ALGORITHM]))
