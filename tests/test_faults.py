@@ -1,0 +1,283 @@
+"""Faults done to real processes: a paused database, a killed one, a slow one, and two
+servers on one database.
+
+Each test runs `idp serve` against a SecantusDB process of its own and does the fault to
+that process (SIGSTOP/SIGCONT, SIGKILL and a restart on the same files, a proxy that
+delays every reply) while client loops refresh tokens and read /users/me. What they
+hold the server to: during the fault only 200s and well-formed 503s with Retry-After,
+each within IDP_DB_TIMEOUT; full service within seconds of the database's return,
+without a restart; every client's newest refresh token still works at the end (a
+client whose answer was lost retries within IDP_REFRESH_REUSE_GRACE); no login ended
+and no `refresh.reused` logged. The figures of each run are printed (pytest -s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+
+from tests.conftest import start_server, stop_server
+from tests.faults import (
+    Answer, Holder, LatencyProxy, Secantus, client_loop, newest_tokens_work, percentile, secantus_binary, sign_in,
+    summary, timed,
+)
+
+BINARY = secantus_binary()
+
+pytestmark = [
+    pytest.mark.faults,
+    pytest.mark.skipif(BINARY is None, reason="no SecantusDB binary (IDP_TEST_SECANTUS_BIN unset and "
+                                              "scripts/secantus --bin not built yet): the fault tests need a "
+                                              "database process of their own to pause and kill"),
+]
+
+DB_TIMEOUT = 2
+MARGIN = 1.5  # what a loaded two-core machine adds to an answer beyond the server's deadline
+GRACE = 30
+LOOPS = 6
+FULL_SERVICE_WITHIN = 5.0
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Secantus]:
+    assert BINARY is not None
+    db = Secantus(BINARY, tmp_path / "secantus")
+    db.start()
+    yield db
+    db.stop()
+
+
+def serve(tmp_path: Path, uri: str, **env: str) -> tuple[str, subprocess.Popen[str]]:
+    return start_server(tmp_path, {"IDP_MONGO_URI": uri, "IDP_DB_TIMEOUT": str(DB_TIMEOUT),
+                                   "IDP_REFRESH_REUSE_GRACE": str(GRACE), "IDP_WORKERS": "2", **env})
+
+
+def server_log(tmp_path: Path) -> str:
+    return (tmp_path / "server.log").read_text()
+
+
+def check_promises(answers: list[Answer], holders: list[Holder], log: str) -> None:
+    bad = [a for a in answers if a.status not in (200, 503)]
+    assert not bad, f"answers other than 200 and 503: {bad[:5]}"
+    malformed = [a for a in answers if a.status == 503 and not a.well_formed_503]
+    assert not malformed, f"503s without error=temporarily_unavailable and Retry-After: {malformed[:5]}"
+    late = [a for a in answers if a.seconds > DB_TIMEOUT + MARGIN]
+    assert not late, f"answers later than IDP_DB_TIMEOUT={DB_TIMEOUT} (+{MARGIN}): {late[:5]}"
+    ended = [h.ended for h in holders if h.ended]
+    assert not ended, f"logins ended by the fault: {ended}"
+    assert "refresh.reused" not in log, "a retry after an outage was logged as refresh.reused"
+
+
+async def under_load(base: str, fault: object, settle: float = 4.0) -> tuple[list[Holder], float, float]:
+    """Sign in LOOPS clients, run their loops, do `fault` (an async callable returning
+    the time the database was back), keep the load `settle` s more. Returns the holders,
+    when the fault began and when the database was back."""
+    holders = await sign_in(base, LOOPS)
+    stop = asyncio.Event()
+    loops = [asyncio.create_task(client_loop(base, holder, stop)) for holder in holders]
+    await asyncio.sleep(1.5)
+    began = time.monotonic()
+    returned_at: float = await fault()  # type: ignore[operator]
+    await asyncio.sleep(settle)
+    stop.set()
+    await asyncio.gather(*loops)
+    return holders, began, returned_at
+
+
+def report(name: str, holders: list[Holder], began: float, returned_at: float) -> dict[str, object]:
+    answers = [a for h in holders for a in h.answers]
+    during = [a for a in answers if a.started + a.seconds >= began]
+    figures = summary(during, returned_at)
+    figures["retried_refreshes"] = sum(1 for a in answers if a.kind == "refresh" and a.retried)
+    figures["retries_answered_200"] = sum(1 for a in answers if a.kind == "refresh" and a.retried and a.status == 200)
+    print(f"\n{name}: {json.dumps(figures)}", file=sys.stderr)
+    return figures
+
+
+async def test_a_paused_database_gives_503s_in_time_and_service_resumes_without_a_restart(
+        tmp_path: Path, database: Secantus) -> None:
+    base, server = serve(tmp_path, database.uri)
+    try:
+        async def pause() -> float:
+            database.signal(signal.SIGSTOP)
+            try:
+                await asyncio.sleep(8)
+            finally:
+                database.signal(signal.SIGCONT)
+            return time.monotonic()
+
+        holders, began, returned_at = await under_load(base, pause)
+        figures = report("database paused 8 s", holders, began, returned_at)
+        answers = [a for h in holders for a in h.answers]
+        check_promises(answers, holders, server_log(tmp_path))
+        assert any(a.status == 503 for a in answers), "the pause was not felt: the test tests nothing"
+        assert figures["full_service_after"] < FULL_SERVICE_WITHIN, figures  # type: ignore[operator]
+        assert await newest_tokens_work(base, holders) == []
+    finally:
+        stop_server(server)
+
+
+async def test_a_killed_and_restarted_database_gives_503s_in_time_and_service_resumes(
+        tmp_path: Path, database: Secantus) -> None:
+    base, server = serve(tmp_path, database.uri)
+    try:
+        async def kill_and_restart() -> float:
+            database.kill()
+            await asyncio.sleep(3)
+            await asyncio.to_thread(database.start)
+            return time.monotonic()
+
+        holders, began, returned_at = await under_load(base, kill_and_restart, settle=6.0)
+        figures = report("database killed, restarted after 3 s", holders, began, returned_at)
+        answers = [a for h in holders for a in h.answers]
+        check_promises(answers, holders, server_log(tmp_path))
+        assert any(a.status == 503 for a in answers), "the kill was not felt: the test tests nothing"
+        assert figures["full_service_after"] < FULL_SERVICE_WITHIN, figures  # type: ignore[operator]
+        assert await newest_tokens_work(base, holders) == []
+    finally:
+        stop_server(server)
+
+
+async def test_a_slow_database_slows_nothing_that_does_not_need_it(tmp_path: Path, database: Secantus) -> None:
+    with LatencyProxy(database.port) as proxy:
+        base, server = serve(tmp_path, proxy.uri)
+        try:
+            holders = await sign_in(base, LOOPS)
+            proxy.delay = 1.5
+            stop = asyncio.Event()
+            fast: list[Answer] = []
+
+            async def fast_loop() -> None:
+                async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+                    while not stop.is_set():
+                        for path in ("/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/healthz"):
+                            answer, _ = await timed(http, path, "GET", path)
+                            fast.append(answer)
+                        await asyncio.sleep(0.02)
+
+            async def ready_loop() -> None:
+                async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+                    while not stop.is_set():
+                        answer, _ = await timed(http, "readyz", "GET", "/readyz")
+                        fast.append(answer)
+                        await asyncio.sleep(0.5)
+
+            began = time.monotonic()
+            tasks = [asyncio.create_task(client_loop(base, holder, stop)) for holder in holders]
+            tasks += [asyncio.create_task(fast_loop()), asyncio.create_task(ready_loop())]
+            await asyncio.sleep(12)
+            stop.set()
+            await asyncio.gather(*tasks)
+            proxy.delay = 0.0
+
+            slow = [a for h in holders for a in h.answers]
+            figures = summary(slow + fast)
+            quick = [a.seconds for a in fast if a.kind != "readyz"]
+            figures["p99_well_known_and_healthz"] = round(percentile(quick, 0.99), 4)
+            figures["readyz"] = sorted({a.status for a in fast if a.kind == "readyz"})
+            print(f"\ndatabase slowed 1.5 s per reply: {json.dumps(figures)}", file=sys.stderr)
+
+            assert all(a.status == 200 for a in fast if a.kind != "readyz"), figures
+            assert percentile(quick, 0.99) < 0.1, figures
+            me = [a for a in slow if a.kind == "me"]
+            assert me and all(a.status in (200, 503) for a in me), figures
+            assert max(a.seconds for a in me) <= DB_TIMEOUT + MARGIN, figures
+            assert all(a.seconds <= DB_TIMEOUT + MARGIN for a in slow), figures
+            assert all(a.status in (200, 503) for a in slow), figures
+            assert any(a.seconds > 1.0 for a in me), "the proxy slowed nothing: the test tests nothing"
+            # once the database is quick again, every client's newest token works
+            assert await newest_tokens_work(base, [h for h in holders if not h.ended]) == []
+            assert not [h.ended for h in holders if h.ended], figures
+            assert "refresh.reused" not in server_log(tmp_path)
+        finally:
+            stop_server(server)
+
+
+def introspect(base: str, token: str) -> dict[str, object]:
+    response = httpx.post(f"{base}/oauth/introspect", data={"token": token},
+                          auth=("backend", "backend-secret-0123456789"), timeout=10)
+    assert response.status_code == 200, response.text
+    result: dict[str, object] = response.json()
+    return result
+
+
+def me_status(base: str, access_token: str) -> int:
+    return httpx.get(f"{base}/users/me", headers={"Authorization": f"Bearer {access_token}"}, timeout=10).status_code
+
+
+def test_two_servers_on_one_database_behave_as_one(tmp_path: Path, database: Secantus) -> None:
+    keys, name = tmp_path / "keys", "idp_two_hosts"
+    shared = {"IDP_KEYS_DIR": str(keys), "IDP_MONGO_DB": name, "IDP_WORKERS": "1"}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, server_a = serve(tmp_path / "a", database.uri, **shared)
+    try:
+        b, server_b = serve(tmp_path / "b", database.uri, **shared)
+        try:
+            password = "correct horse battery staple"
+            assert httpx.post(f"{a}/users", json={"name": "Hal", "email": "hal@example.com",
+                                                 "password": password}).status_code == 201
+            issued = httpx.post(f"{a}/oauth/token", data={"grant_type": "password", "username": "hal@example.com",
+                                                          "password": password},
+                                auth=("backend", "backend-secret-0123456789"), timeout=10)
+            assert issued.status_code == 200, issued.text
+            first = issued.json()
+            assert introspect(a, first["access_token"]) == introspect(b, first["access_token"])
+            assert introspect(b, first["refresh_token"])["active"] is True
+
+            # refreshed on B: the new pair works on both, the old refresh token on neither
+            refreshed = httpx.post(f"{b}/oauth/token", data={"grant_type": "refresh_token",
+                                                             "refresh_token": first["refresh_token"]},
+                                   auth=("backend", "backend-secret-0123456789"), timeout=10)
+            assert refreshed.status_code == 200, refreshed.text
+            second = refreshed.json()
+            for host in (a, b):
+                assert introspect(host, second["refresh_token"])["active"] is True
+                assert introspect(host, first["refresh_token"]) == {"active": False}
+                assert me_status(host, second["access_token"]) == 200
+            assert introspect(a, second["refresh_token"]) == introspect(b, second["refresh_token"])
+
+            # revoked on A: ended on both
+            revoked = httpx.post(f"{a}/oauth/revoke", data={"token": second["refresh_token"]},
+                                 auth=("backend", "backend-secret-0123456789"), timeout=10)
+            assert revoked.status_code == 200
+            for host in (a, b):
+                assert introspect(host, second["refresh_token"]) == {"active": False}
+                assert introspect(host, second["access_token"]) == {"active": False}
+                assert me_status(host, second["access_token"]) == 401
+            again = httpx.post(f"{b}/oauth/token", data={"grant_type": "refresh_token",
+                                                         "refresh_token": second["refresh_token"]},
+                               auth=("backend", "backend-secret-0123456789"), timeout=10)
+            assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+            # a key rotated by one host (the command, as an operator runs it) is published by
+            # both at once, while both still sign with the key they had
+            before = httpx.get(f"{a}/.well-known/jwks.json").json()
+            signing = jwt.get_unverified_header(first["access_token"])["kid"]
+            env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+            env.update({"IDP_KEYS_DIR": str(keys), "IDP_MONGO_URI": database.uri, "IDP_MONGO_DB": name})
+            rotated = subprocess.run([sys.executable, "-m", "idp.cli", "keys", "rotate"], env=env,
+                                     capture_output=True, text=True, timeout=60)
+            assert rotated.returncode == 0, rotated.stderr
+            kids = {k["kid"] for k in before["keys"]}
+            for host in (a, b):
+                published = {k["kid"] for k in httpx.get(f"{host}/.well-known/jwks.json").json()["keys"]}
+                assert kids < published, (host, kids, published)
+                token = httpx.post(f"{host}/oauth/token", data={"grant_type": "client_credentials"},
+                                   auth=("service", "service-secret-0123456789"), timeout=10).json()["access_token"]
+                assert jwt.get_unverified_header(token)["kid"] == signing
+        finally:
+            stop_server(server_b)
+    finally:
+        stop_server(server_a)
