@@ -119,7 +119,7 @@ class LatencyProxy:
         self.delay = 0.0
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
-        self._server: asyncio.base_events.Server | None = None
+        self._stopping: asyncio.Event
         self._thread = threading.Thread(target=self._run, name="latency-proxy", daemon=True)
 
     def __enter__(self) -> LatencyProxy:
@@ -129,7 +129,7 @@ class LatencyProxy:
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop.call_soon_threadsafe(self._stopping.set)
         self._thread.join(10)
 
     @property
@@ -137,16 +137,19 @@ class LatencyProxy:
         return f"mongodb://127.0.0.1:{self.port}/"
 
     def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._connection, "127.0.0.1", self.port))
-        self._started.set()
-        self._loop.run_forever()
-        self._server.close()
-        for task in asyncio.all_tasks(self._loop):
-            task.cancel()
-        self._loop.run_until_complete(asyncio.sleep(0))
+        self._loop.run_until_complete(self._serve())
         self._loop.close()
+
+    async def _serve(self) -> None:
+        self._stopping = asyncio.Event()
+        server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)
+        self._started.set()
+        await self._stopping.wait()
+        server.close()
+        pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def _connection(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
@@ -154,8 +157,11 @@ class LatencyProxy:
         except OSError:
             client_writer.close()
             return
-        await asyncio.gather(self._pipe(client_reader, server_writer, delayed=False),
-                             self._pipe(server_reader, client_writer, delayed=True), return_exceptions=True)
+        try:
+            await asyncio.gather(self._pipe(client_reader, server_writer, delayed=False),
+                                 self._pipe(server_reader, client_writer, delayed=True), return_exceptions=True)
+        except asyncio.CancelledError:
+            pass  # the proxy is closing: end quietly (asyncio logs a connection task that ends cancelled)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, delayed: bool) -> None:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
