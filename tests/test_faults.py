@@ -238,7 +238,10 @@ def me_status(base: str, access_token: str) -> int:
 
 def test_two_servers_on_one_database_behave_as_one(tmp_path: Path, database: Secantus) -> None:
     keys, name = tmp_path / "keys", "idp_two_hosts"
-    shared = {"IDP_KEYS_DIR": str(keys), "IDP_MONGO_DB": name, "IDP_WORKERS": "1"}
+    # what several hosts share: the database, the keys folder and the issuer (the one URL
+    # clients know, a load balancer's); each has its own port, log and metrics
+    shared = {"IDP_KEYS_DIR": str(keys), "IDP_MONGO_DB": name, "IDP_WORKERS": "1",
+              "IDP_ISSUER": "https://id.example.test"}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a, server_a = serve(tmp_path / "a", database.uri, **shared)
