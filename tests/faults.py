@@ -309,3 +309,17 @@ def summary(answers: list[Answer], returned_at: float | None = None) -> dict[str
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
+
+
+async def probe_loop(base: str, paths: tuple[str, ...], out: list[Answer], stop: asyncio.Event,
+                     interval: float) -> None:
+    """GET each path in turn, recording every answer, until told to stop."""
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        while not stop.is_set():
+            for path in paths:
+                answer, _ = await timed(http, path, "GET", path)
+                out.append(answer)
+            await asyncio.sleep(interval)
+
+
+QUICK_PATHS = ("/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/healthz")

@@ -20,7 +20,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -30,8 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import free_port, start_server, stop_server
 from tests.faults import (
-    Answer, Holder, LatencyProxy, Secantus, client_loop, newest_tokens_work, percentile, secantus_binary, sign_in,
-    summary, timed,
+    QUICK_PATHS, Answer, Holder, LatencyProxy, Secantus, client_loop, newest_tokens_work, percentile, probe_loop,
+    secantus_binary, sign_in, summary,
 )
 
 BINARY = secantus_binary()
@@ -69,88 +70,110 @@ def server_log(tmp_path: Path) -> str:
 
 
 def check_promises(answers: list[Answer], holders: list[Holder], log: str) -> None:
+    ended = [h.ended for h in holders if h.ended]
+    assert not ended, f"logins ended by the fault: {ended}"
     bad = [a for a in answers if a.status not in (200, 503)]
     assert not bad, f"answers other than 200 and 503: {bad[:5]}"
-    malformed = [a for a in answers if a.status == 503 and not a.well_formed_503]
+    malformed = [a for a in answers if a.status == 503 and a.kind != "/readyz" and not a.well_formed_503]
     assert not malformed, f"503s without error=temporarily_unavailable and Retry-After: {malformed[:5]}"
     late = [a for a in answers if a.seconds > DB_TIMEOUT + MARGIN]
     assert not late, f"answers later than IDP_DB_TIMEOUT={DB_TIMEOUT} (+{MARGIN}): {late[:5]}"
-    ended = [h.ended for h in holders if h.ended]
-    assert not ended, f"logins ended by the fault: {ended}"
     assert "refresh.reused" not in log, "a retry after an outage was logged as refresh.reused"
 
 
-async def under_load(base: str, fault: object, settle: float = 4.0) -> tuple[list[Holder], float, float]:
-    """Sign in LOOPS clients, run their loops, do `fault` (an async callable returning
-    the time the database was back), keep the load `settle` s more. Returns the holders,
-    when the fault began and when the database was back."""
+@dataclass
+class Run:
+    """What a fault under load left: the clients, the probes' answers, when the fault
+    began and when the database was back."""
+
+    holders: list[Holder]
+    probes: list[Answer]
+    began: float
+    returned_at: float
+
+    @property
+    def answers(self) -> list[Answer]:
+        return [a for h in self.holders for a in h.answers]
+
+
+async def under_load(base: str, fault: Callable[[], Awaitable[float]], settle: float = 4.0) -> Run:
+    """Sign in LOOPS clients, run their loops (and probes of the answers that need no
+    database, and of readiness), do `fault` (returning the time the database was back),
+    keep the load `settle` s more."""
     holders = await sign_in(base, LOOPS)
     stop = asyncio.Event()
-    loops = [asyncio.create_task(client_loop(base, holder, stop)) for holder in holders]
+    probes: list[Answer] = []
+    tasks = [asyncio.create_task(client_loop(base, holder, stop)) for holder in holders]
+    tasks.append(asyncio.create_task(probe_loop(base, QUICK_PATHS, probes, stop, 0.05)))
+    tasks.append(asyncio.create_task(probe_loop(base, ("/readyz",), probes, stop, 0.25)))
     await asyncio.sleep(1.5)
     began = time.monotonic()
-    returned_at: float = await fault()  # type: ignore[operator]
+    returned_at = await fault()
     await asyncio.sleep(settle)
     stop.set()
-    await asyncio.gather(*loops)
-    return holders, began, returned_at
+    await asyncio.gather(*tasks)
+    return Run(holders, probes, began, returned_at)
 
 
-def report(name: str, holders: list[Holder], began: float, returned_at: float) -> dict[str, object]:
-    answers = [a for h in holders for a in h.answers]
-    during = [a for a in answers if a.started + a.seconds >= began]
-    figures = summary(during, returned_at)
+def report(name: str, run: Run) -> dict[str, object]:
+    """The figures of the fault (from its start on), printed for the record."""
+    answers = run.answers + run.probes
+    figures = summary([a for a in answers if a.started + a.seconds >= run.began], run.returned_at)
+    quick = [a.seconds for a in run.probes if a.kind in QUICK_PATHS and a.started + a.seconds >= run.began]
+    figures["p99_well_known_and_healthz"] = round(percentile(quick, 0.99), 4)
     figures["retried_refreshes"] = sum(1 for a in answers if a.kind == "refresh" and a.retried)
     figures["retries_answered_200"] = sum(1 for a in answers if a.kind == "refresh" and a.retried and a.status == 200)
     print(f"\n{name}: {json.dumps(figures)}", file=sys.stderr)
     return figures
 
 
-async def test_a_paused_database_gives_503s_in_time_and_service_resumes_without_a_restart(
-        tmp_path: Path, database: Secantus) -> None:
-    base, server = serve(tmp_path, database.uri)
+async def fault_under_load(tmp_path: Path, database: Secantus, name: str,
+                           fault: Callable[[], Awaitable[float]], settle: float) -> None:
+    """The promises of an outage, whatever the fault: only 200s and well-formed 503s,
+    each in time; the answers that need no database fast throughout; full service
+    (readiness included) within seconds of the database's return, without a restart;
+    every 503 counted as a database error; every client's newest tokens working at the
+    end; no login ended and no `refresh.reused` logged."""
+    metrics = f"127.0.0.1:{free_port()}"
+    base, server = serve(tmp_path, database.uri, IDP_METRICS_ADDR=metrics)
     try:
-        async def pause() -> float:
-            database.signal(signal.SIGSTOP)
-            try:
-                await asyncio.sleep(8)
-            finally:
-                database.signal(signal.SIGCONT)
-            return time.monotonic()
-
-        holders, began, returned_at = await under_load(base, pause)
-        figures = report("database paused 8 s", holders, began, returned_at)
-        answers = [a for h in holders for a in h.answers]
-        check_promises(answers, holders, server_log(tmp_path))
-        assert any(a.status == 503 for a in answers), "the pause was not felt: the test tests nothing"
+        run = await under_load(base, fault, settle)
+        figures = report(name, run)
+        check_promises(run.answers + run.probes, run.holders, server_log(tmp_path))
+        assert any(a.status == 503 for a in run.answers), "the fault was not felt: the test tests nothing"
+        assert any(a.status == 503 for a in run.probes if a.kind == "/readyz"), "readiness did not see the fault"
+        assert all(a.status == 200 for a in run.probes if a.kind in QUICK_PATHS), figures
+        assert figures["p99_well_known_and_healthz"] < 0.1, figures  # type: ignore[operator]
         assert figures["full_service_after"] < FULL_SERVICE_WITHIN, figures  # type: ignore[operator]
-        assert await newest_tokens_work(base, holders) == []
+        unavailable = sum(1 for a in run.answers if a.status == 503)
+        assert scrape(metrics)[("idp_database_errors_total", ())] == unavailable, figures
+        assert await newest_tokens_work(base, run.holders) == []
     finally:
         stop_server(server)
+
+
+async def test_a_paused_database_gives_503s_in_time_and_service_resumes_without_a_restart(
+        tmp_path: Path, database: Secantus) -> None:
+    async def pause() -> float:
+        database.signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(8)
+        finally:
+            database.signal(signal.SIGCONT)
+        return time.monotonic()
+
+    await fault_under_load(tmp_path, database, "database paused 8 s", pause, settle=4.0)
 
 
 async def test_a_killed_and_restarted_database_gives_503s_in_time_and_service_resumes(
         tmp_path: Path, database: Secantus) -> None:
-    base, server = serve(tmp_path, database.uri)
-    try:
-        async def kill_and_restart() -> float:
-            database.kill()
-            await asyncio.sleep(3)
-            await asyncio.to_thread(database.start)
-            return time.monotonic()
+    async def kill_and_restart() -> float:
+        database.kill()
+        await asyncio.sleep(3)
+        await asyncio.to_thread(database.start)
+        return time.monotonic()
 
-        holders, began, returned_at = await under_load(base, kill_and_restart, settle=6.0)
-        figures = report("database killed, restarted after 3 s", holders, began, returned_at)
-        answers = [a for h in holders for a in h.answers]
-        check_promises(answers, holders, server_log(tmp_path))
-        assert any(a.status == 503 for a in answers), "the kill was not felt: the test tests nothing"
-        assert figures["full_service_after"] < FULL_SERVICE_WITHIN, figures  # type: ignore[operator]
-        assert await newest_tokens_work(base, holders) == []
-    finally:
-        stop_server(server)
-
-
-SLOW_TIMEOUT = 3  # the default, as in production
+    await fault_under_load(tmp_path, database, "database killed, restarted after 3 s", kill_and_restart, settle=6.0)
 
 
 async def test_a_slow_database_slows_nothing_that_does_not_need_it(tmp_path: Path, database: Secantus) -> None:
@@ -162,25 +185,9 @@ async def test_a_slow_database_slows_nothing_that_does_not_need_it(tmp_path: Pat
             proxy.delay = 1.5
             stop = asyncio.Event()
             fast: list[Answer] = []
-
-            async def fast_loop() -> None:
-                async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-                    while not stop.is_set():
-                        for path in ("/.well-known/jwks.json", "/.well-known/oauth-authorization-server", "/healthz"):
-                            answer, _ = await timed(http, path, "GET", path)
-                            fast.append(answer)
-                        await asyncio.sleep(0.02)
-
-            async def ready_loop() -> None:
-                async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-                    while not stop.is_set():
-                        answer, _ = await timed(http, "readyz", "GET", "/readyz")
-                        fast.append(answer)
-                        await asyncio.sleep(0.5)
-
-            began = time.monotonic()
             tasks = [asyncio.create_task(client_loop(base, holder, stop)) for holder in holders]
-            tasks += [asyncio.create_task(fast_loop()), asyncio.create_task(ready_loop())]
+            tasks.append(asyncio.create_task(probe_loop(base, QUICK_PATHS, fast, stop, 0.02)))
+            tasks.append(asyncio.create_task(probe_loop(base, ("/readyz",), fast, stop, 0.5)))
             await asyncio.sleep(12)
             stop.set()
             await asyncio.gather(*tasks)
@@ -188,12 +195,12 @@ async def test_a_slow_database_slows_nothing_that_does_not_need_it(tmp_path: Pat
 
             slow = [a for h in holders for a in h.answers]
             figures = summary(slow + fast)
-            quick = [a.seconds for a in fast if a.kind != "readyz"]
+            quick = [a.seconds for a in fast if a.kind != "/readyz"]
             figures["p99_well_known_and_healthz"] = round(percentile(quick, 0.99), 4)
-            figures["readyz"] = sorted({a.status for a in fast if a.kind == "readyz"})
+            figures["readyz"] = sorted({a.status for a in fast if a.kind == "/readyz"})
             print(f"\ndatabase slowed 1.5 s per reply: {json.dumps(figures)}", file=sys.stderr)
 
-            assert all(a.status == 200 for a in fast if a.kind != "readyz"), figures
+            assert all(a.status == 200 for a in fast if a.kind != "/readyz"), figures
             assert percentile(quick, 0.99) < 0.1, figures
             me = [a for a in slow if a.kind == "me"]
             assert me and all(a.status in (200, 503) for a in me), figures
