@@ -15,7 +15,8 @@ from quart.typing import ResponseReturnValue
 
 from idp.clock import Clock, system_clock, to_datetime
 from idp.http import (
-    authorize, cors, csrf, errors, health, logout, observability, pages, signup, token, userinfo, users, wellknown,
+    authorize, cors, csrf, early_answers, errors, health, logout, observability, pages, signup, token, userinfo,
+    users, wellknown,
 )
 from idp.http.context import attach
 from idp.http.prepared import PreparedAnswers
@@ -68,8 +69,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     csrf.install(app, settings)
     cors.install(app, services.client_entries)
     documents = wellknown.install(app, settings.issuer, services.scopes_supported, services.keyring)
+    # outermost: a prepared answer (a GET without a body) needs neither the app nor the
+    # wait for an unread body
     app.asgi_app = PreparedAnswers(  # type: ignore[method-assign]
-        app.asgi_app, {**documents.answers(), "/healthz": lambda: health.ALIVE},
+        early_answers.close_when_body_unread(app.asgi_app), {**documents.answers(), "/healthz": lambda: health.ALIVE},
         observability.SECURITY_HEADERS, settings.trusted_proxies)
 
     @app.before_serving
@@ -80,7 +83,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         except PyMongoError as exc:
             # Start anyway, /readyz says 503, and keep trying: orchestrators often
             # start the app before the database answers.
-            log.error("database not ready at start (%s); retrying in the background", type(exc).__name__)
+            log.error("database not ready at start: %s did not answer (%s); retrying in the background",
+                      settings.mongo_hosts, type(exc).__name__)
             services.preparing = asyncio.create_task(_keep_preparing(services))
         if settings.metrics_address:
             _serve_metrics(services, settings.metrics_address)

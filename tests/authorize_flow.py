@@ -34,7 +34,7 @@ MINE = {"client_id": "mine", "client_secret": None, "token_endpoint_auth_method"
         "redirect_uris": ["https://mine.example.com/callback"]}
 BROWSER_CLIENTS = [WEBAPP, SPA, NATIVE, MINE]
 CLIENTS_BY_ID = {c["client_id"]: c for c in BROWSER_CLIENTS}
-ISSUER = "http://127.0.0.1:8000"
+ISSUER = "http://localhost:8000"
 
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
 _ACTION = re.compile(r'<form method="post" action="([^"]*)"')

@@ -11,7 +11,8 @@ from quart import Quart
 
 import idp.wiring
 from idp.app import create_app
-from idp.settings import Settings
+from idp.oauth.clients_file import read_clients_file
+from idp.settings import ConfigError, Settings
 from tests.conftest import CLIENTS, TEST_MONGO_URI, ManualClock
 from tests.helpers import basic, bearer, introspect, login, post_form, refresh
 
@@ -54,3 +55,21 @@ class _Unclosed:
 
     def close(self) -> None:
         pass
+
+
+def test_every_secret_of_the_example_file_stops_the_start_naming_its_client(tmp_path: Path) -> None:
+    """Whatever the client is called: the secret itself is public."""
+    example = json.loads((Path(__file__).resolve().parent.parent / "clients.example.json").read_text())
+    confidential = [entry for entry in example if entry.get("client_secret")]
+    assert len(confidential) >= 3
+    for entry in confidential:
+        renamed = {**entry, "client_id": f"mine-{entry['client_id']}"}
+        path = tmp_path / "clients.json"
+        path.write_text(json.dumps([renamed]))
+        with pytest.raises(ConfigError) as error:
+            read_clients_file(path)
+        message = str(error.value)
+        assert "\n" not in message and f"'mine-{entry['client_id']}'" in message
+        assert "clients.example.json" in message and entry["client_secret"] not in message
+        path.write_text(json.dumps([{**renamed, "client_secret": entry["client_secret"] + "-changed"}]))
+        assert [e.client_id for e in read_clients_file(path)] == [renamed["client_id"]]

@@ -245,7 +245,7 @@ async def test_introspecting_a_live_access_token(client: Client, ann: dict) -> N
     assert body["token_type"] == "Bearer"
     assert body["sub"] == ann["id"] and body["client_id"] == "web"
     assert body["scope"] == "account profile"
-    assert body["iss"] == "http://127.0.0.1:8000"
+    assert body["iss"] == "http://localhost:8000"
     assert body["exp"] > body["iat"]
 
 

@@ -32,7 +32,7 @@ async def test_metadata_lists_every_endpoint(client: Client) -> None:
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     meta = await response.get_json()
-    issuer = "http://127.0.0.1:8000"
+    issuer = "http://localhost:8000"
     assert meta.keys() == METADATA_MEMBERS  # no registration_endpoint: that is RFC 7591, not offered
     assert meta["issuer"] == issuer
     assert meta["token_endpoint"] == f"{issuer}/oauth/token"
@@ -58,7 +58,7 @@ async def test_openid_configuration_has_every_member_oidc_discovery_requires(cli
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     doc = await response.get_json()
-    issuer = "http://127.0.0.1:8000"
+    issuer = "http://localhost:8000"
     required = {"issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
                 "subject_types_supported", "id_token_signing_alg_values_supported"}
     assert required <= doc.keys()
@@ -77,8 +77,8 @@ async def test_openid_configuration_has_every_member_oidc_discovery_requires(cli
 @pytest.mark.parametrize("settings_overrides", [{"port": 8600}])
 async def test_metadata_urls_follow_the_port_when_no_issuer_is_set(client: Client) -> None:
     meta = await (await client.get("/.well-known/oauth-authorization-server")).get_json()
-    assert meta["issuer"] == "http://127.0.0.1:8600"
-    assert meta["token_endpoint"] == "http://127.0.0.1:8600/oauth/token"
+    assert meta["issuer"] == "http://localhost:8600"
+    assert meta["token_endpoint"] == "http://localhost:8600/oauth/token"
 
 
 async def test_jwks_is_public_and_cacheable(client: Client) -> None:

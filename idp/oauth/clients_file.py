@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from idp.ops.audit import audit
 from idp.logins.browser import BROWSER
 from idp.oauth.authlib.models import Client, secret_hash
+from idp.oauth.example_secrets import clients_with_example_secrets
 from idp.oauth.protocol import SCOPE_PATTERN, AuthMethod, GrantType
 from idp.settings import ConfigError
 from idp.store.clients import ClientStore
@@ -167,6 +168,10 @@ def read_clients_file(path: Path) -> list[ClientEntry]:
     duplicates = sorted({cid for cid in ids if ids.count(cid) > 1})
     if duplicates:
         raise ConfigError(f"{where}: client_id listed more than once: {', '.join(duplicates)}")
+    copied = clients_with_example_secrets((entry.client_id, entry.client_secret) for entry in entries)
+    if copied:
+        raise ConfigError(f"{where}: client {copied[0]!r} has a client_secret copied from clients.example.json, "
+                          "which anyone can read: set a long random one (e.g. openssl rand -hex 32)")
     return entries
 
 
