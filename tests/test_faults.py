@@ -330,3 +330,33 @@ def test_two_servers_on_one_database_behave_as_one(tmp_path: Path, database: Sec
             stop_server(server_b)
     finally:
         stop_server(server_a)
+
+
+async def test_a_refresh_whose_client_hung_up_can_be_retried(tmp_path: Path, database: Secantus) -> None:
+    """The answer lost on the way: a client sends a refresh and hangs up before the answer,
+    at moments spread over the request's life. Its retry with the same token gets a new
+    pair (the rotation did not happen, or it did and the grace period lets its client
+    retry), and no hang-up ends the login or is logged as theft."""
+    base, server = serve(tmp_path, database.uri, IDP_WORKERS="1")
+    try:
+        [holder] = await sign_in(base, 1)
+        port = int(base.rsplit(":", 1)[1])
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for attempt in range(12):
+                body = f"grant_type=refresh_token&client_id=web&refresh_token={holder.refresh_token}".encode()
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             b"Content-Type: application/x-www-form-urlencoded\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+                await asyncio.sleep(attempt * 0.004)  # 0 to 44 ms: before, during and after the rotation
+                writer.transport.abort()  # a reset, as a phone losing its network
+                response = await http.post("/oauth/token", data={
+                    "grant_type": "refresh_token", "client_id": "web", "refresh_token": holder.refresh_token})
+                assert response.status_code == 200, (attempt, response.text)
+                holder.refresh_token = response.json()["refresh_token"]
+                holder.access_token = response.json()["access_token"]
+        assert await newest_tokens_work(base, [holder]) == []
+        assert "refresh.reused" not in server_log(tmp_path)
+    finally:
+        stop_server(server)
