@@ -19,13 +19,14 @@ from idp.http import (
     users, wellknown,
 )
 from idp.http.context import attach
+from idp.http.asgi import put_in_front
 from idp.http.prepared import PreparedAnswers
 from idp.oauth import demo
 from idp.oauth.clients_file import sync_clients
 from idp.ops import logs, metrics
 from idp.settings import Settings
 from idp.store.migrations import migrate
-from idp.store.mongo import ensure_indexes
+from idp.store.indexes import ensure_indexes
 from idp.wiring import Services, build_services
 
 log = logging.getLogger("idp")
@@ -43,7 +44,9 @@ class IdentityProvider(Quart):
     db_timeout: float = 3.0
 
     async def dispatch_request(self, request_context: RequestContext | None = None) -> ResponseReturnValue:
-        await (request_context or request_ctx).request.get_data(cache=True)
+        current = (request_context or request_ctx).request
+        if current.routing_exception is None:  # a 404 or 405 is answered without its body
+            await current.get_data(cache=True)
         with pymongo.timeout(self.db_timeout):
             return await super().dispatch_request(request_context)
 
@@ -71,9 +74,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     documents = wellknown.install(app, settings.issuer, services.scopes_supported, services.keyring)
     # outermost: a prepared answer (a GET without a body) needs neither the app nor the
     # wait for an unread body
-    app.asgi_app = PreparedAnswers(  # type: ignore[method-assign]
-        early_answers.close_when_body_unread(app.asgi_app), {**documents.answers(), "/healthz": lambda: health.ALIVE},
-        observability.SECURITY_HEADERS, settings.trusted_proxies)
+    put_in_front(app, early_answers.close_when_body_unread)
+    put_in_front(app, lambda inner: PreparedAnswers(
+        inner, {**documents.answers(), "/healthz": lambda: health.ALIVE},
+        observability.SECURITY_HEADERS, settings.trusted_proxies))
 
     @app.before_serving
     async def _start() -> None:
@@ -131,7 +135,7 @@ async def _prepare_database(services: Services) -> None:
     before serving."""
     await ensure_indexes(services.db)
     await migrate(services.db)
-    await sync_clients(services.clients, services.client_entries, to_datetime(services.clock()))
+    await sync_clients(services.clients, services.consents, services.client_entries, to_datetime(services.clock()))
     services.database_prepared = True
 
 

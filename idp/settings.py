@@ -30,6 +30,10 @@ def _variable(kind: type, meaning: str, default: Any = MISSING, *,
     return field(default=default, metadata=metadata)
 
 
+_MAY_BE_ZERO = frozenset({"refresh_reuse_grace"})
+"""Integer settings for which 0 means "off"; every other one must be positive."""
+
+
 def _cpu_count() -> int:
     return os.cpu_count() or 1
 
@@ -52,6 +56,8 @@ class Settings:
     audience: str = _variable(str, "the aud of access tokens", "", shown="the issuer")
     access_token_ttl: int = _variable(int, "seconds", 900)
     refresh_token_ttl: int = _variable(int, "seconds, absolute from the login", 2_592_000)
+    refresh_reuse_grace: int = _variable(int, "seconds during which the refresh token rotated away last may be "
+                                         "presented again by its client (a lost answer); 0: never", 0)
     max_body_bytes: int = _variable(int, "larger request bodies get 413", 65_536)
     login_max_failures: int = _variable(int, "failed password checks per e-mail and client IP per window before 429",
                                         10)
@@ -94,7 +100,10 @@ class Settings:
             raise ConfigError(f"IDP_SELF_REGISTRATION must be open or closed, not {self.self_registration!r}")
         self.metrics_address  # noqa: B018 (raises ConfigError for a malformed IDP_METRICS_ADDR)
         for f in fields(self):
-            if f.metadata["kind"] is int and getattr(self, f.name) < 1:
+            if f.name in _MAY_BE_ZERO:
+                if getattr(self, f.name) < 0:
+                    raise ConfigError(f"IDP_{f.name.upper()} must be 0 or a positive integer")
+            elif f.metadata["kind"] is int and getattr(self, f.name) < 1:
                 raise ConfigError(f"IDP_{f.name.upper()} must be a positive integer")
 
     def _default_issuer(self) -> str:

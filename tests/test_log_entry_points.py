@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -61,5 +62,5 @@ def test_the_factory_keeps_a_logging_set_up_already(tmp_path: Path) -> None:
     root = logging.getLogger()
     handlers = list(root.handlers)  # pytest's own
     assert handlers
-    create_app(Settings(keys_dir=tmp_path / "keys")).extensions["idp"].bridge.shutdown()
+    asyncio.run(create_app(Settings(keys_dir=tmp_path / "keys")).extensions["idp"].close())
     assert root.handlers == handlers

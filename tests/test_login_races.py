@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from idp.store.logins import SessionStore
+from idp.store.logins import LoginStore
 from tests.helpers import PASSWORD, bearer, introspect, me_status, password_grant, refresh
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -24,14 +24,14 @@ NEW_PASSWORD = "a brand new passphrase"
 def hold_session_writes(monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, asyncio.Event]:
     """Logins stop just before storing their session until `release` is set."""
     entered, release = asyncio.Event(), asyncio.Event()
-    original = SessionStore.create
+    original = LoginStore.create
 
-    async def held(self: SessionStore, session: object) -> None:
+    async def held(self: LoginStore, session: object) -> None:
         entered.set()
         await release.wait()
         await original(self, session)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(SessionStore, "create", held)
+    monkeypatch.setattr(LoginStore, "create", held)
     return entered, release
 
 

@@ -1,11 +1,11 @@
 """The self-service rules: register, read, change and delete one's own account.
 
 What a change ends, and why:
-- a new password ends every other login of the user (their other sessions, with the
+- a new password ends every other login of the user (their other logins, with the
   refresh tokens and access tokens issued in them) and keeps the one that made the
   change: whoever knew the old password may be holding one of those logins. It also
   changes the credentials stamp first, so that a login still being made with the old
-  password ends itself (see TokenService.start_session);
+  password ends itself (see idp.logins.logins.Logins.start);
 - deleting the account closes the user's list of logins (logins in flight end
   themselves), ends every login, then forgets the credentials and the profile: a
   crash between two steps leaves nothing that can be used.
@@ -23,9 +23,10 @@ from idp.ops.audit import audit
 from idp.clock import Clock, to_datetime
 from idp.accounts.password_check import PasswordCheck
 from idp.accounts.emails import normalise
-from idp.accounts.hashing import HashingPool
 from idp.accounts.forms import ProfileChange, Registration
-from idp.store.logins import SessionStore
+from idp.accounts.hashing import HashingPool
+from idp.logins.consents import Consents
+from idp.store.logins import LoginStore
 from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
 from idp.accounts.throttling import Throttle
 
@@ -48,18 +49,20 @@ class Accounts:
     def __init__(
         self,
         users: UserStore,
-        sessions: SessionStore,
+        logins: LoginStore,
         throttle: Throttle,
         password_check: PasswordCheck,
         hashing: HashingPool,
         clock: Clock,
+        consents: Consents,
     ) -> None:
         self._users = users
-        self._sessions = sessions
+        self._logins = logins
         self._throttle = throttle
         self._password_check = password_check
         self._hashing = hashing
         self._clock = clock
+        self._consents = consents
 
     async def register(self, form: Registration, client_ip: str) -> User:
         """Raises SlowDown past the registrations allowed per IP, EmailTaken."""
@@ -74,11 +77,11 @@ class Accounts:
         user = User(str(uuid.uuid4()), form.name, email, email_key, now, now)
         password_hash = await self._hashing.hash(form.password)
         credentials = Credentials(email_key, user.user_id, password_hash, new_stamp())
-        await self._sessions.open_list(user.user_id, credentials.stamp)
+        await self._logins.open_list(user.user_id, credentials.stamp)
         try:
             await self._users.create(user, credentials)
         except EmailTaken:
-            await self._sessions.close_list(user.user_id)
+            await self._logins.close_list(user.user_id)
             raise
         audit("account.created", user_id=user.user_id)
         return user
@@ -121,8 +124,8 @@ class Accounts:
         elif form.password is not None:
             await self._users.set_credentials(email_key, {"password_hash": password_hash, "stamp": stamp})
         if form.password is not None:
-            await self._sessions.restamp(credentials.user_id, stamp, keep_sid=sid)
-            await self._sessions.end_all_of(credentials.user_id, keep_sid=sid)
+            await self._logins.restamp(credentials.user_id, stamp, keep_sid=sid)
+            await self._logins.end_all_of(credentials.user_id, keep_sid=sid)
             audit("password.changed", user_id=credentials.user_id, sid=sid)
         return profile
 
@@ -136,8 +139,9 @@ class Accounts:
         """Delete an account whose removal is already authorised (its password, or an
         administrator): close its list (logins in flight end themselves), end its
         logins, then forget the credentials and the profile."""
-        await self._sessions.close_list(user.user_id)
-        await self._sessions.end_all_of(user.user_id)
+        await self._logins.close_list(user.user_id)
+        await self._logins.end_all_of(user.user_id)
+        await self._consents.forget_user(user.user_id)
         await self._users.delete(user)
         audit("account.deleted", user_id=user.user_id)
 

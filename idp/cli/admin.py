@@ -78,7 +78,7 @@ def open_services(settings: Settings) -> Services:
 
 
 def admin_of(services: Services) -> Admin:
-    return Admin(services.accounts, services.users, services.sessions, services.clients, services.clock)
+    return Admin(services.accounts, services.users, services.login_store, services.clients, services.clock)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

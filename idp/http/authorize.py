@@ -29,14 +29,14 @@ from idp.http.forms import FORM, client_ip
 from idp.http.pages import Link, PageError, describe_scopes, expressible, render_page
 from idp.logins.decision import IssueCode, NeedConsent, NeedLogin, Outcome, Refuse, decide, needs_granted
 from idp.logins.interaction import LIFETIME, new_interaction
-from idp.logins.service import CredentialsChanged
+from idp.logins.logins import CredentialsChanged
 from idp.oauth.authlib.grants import WRONG_CREDENTIALS
 from idp.oauth.authorization_request import (
     AuthorizationError, AuthorizationRequest, UntrustedRequest, parse,
 )
 from idp.ops.audit import audit
 from idp.store.interactions import Interaction, Notice
-from idp.store.logins import Session
+from idp.logins.browser import BrowserSession
 
 bp = Blueprint("authorize", __name__)
 
@@ -63,7 +63,7 @@ def registration_open() -> bool:
 
 def _parse(source: MultiDict[str, str]) -> AuthorizationRequest:
     values = {name: source.getlist(name) for name in source.keys()}
-    return parse(values, services().tokens.client)
+    return parse(values, services().registry.get)
 
 
 # -- answers to the app, and the errors mapped to them ----------------------------------
@@ -151,7 +151,7 @@ async def _start(auth_request: AuthorizationRequest) -> Response:
     """Decide on a new request before storing anything: a signed-in browser that needs no
     page gets its code without a write; only a request that needs the person is kept."""
     svc = services()
-    interaction = new_interaction(auth_request.pending(), svc.tokens.now())
+    interaction = new_interaction(auth_request.pending(), svc.logins.now())
     browser = await browser_session()
     outcome = await _decide(interaction, auth_request, browser)
     if isinstance(outcome, (NeedLogin, NeedConsent)):
@@ -162,16 +162,16 @@ async def _start(auth_request: AuthorizationRequest) -> Response:
 
 
 async def _decide(interaction: Interaction, auth_request: AuthorizationRequest,
-                  browser: Session | None) -> Outcome:
+                  browser: BrowserSession | None) -> Outcome:
     svc = services()
     client = auth_request.client
     granted = None
     if browser is not None and needs_granted(interaction, client):
         granted = await svc.consents.granted(browser.user_id, client.client_id)
-    return decide(interaction, browser, granted, client, svc.tokens.now())
+    return decide(interaction, browser, granted, client, svc.logins.now())
 
 
-async def _act(interaction: Interaction, auth_request: AuthorizationRequest, browser: Session | None,
+async def _act(interaction: Interaction, auth_request: AuthorizationRequest, browser: BrowserSession | None,
                outcome: Outcome, *, stored: bool) -> Response:
     svc = services()
     if isinstance(outcome, NeedLogin):
@@ -184,7 +184,7 @@ async def _act(interaction: Interaction, auth_request: AuthorizationRequest, bro
         raise auth_request.error(outcome.error, outcome.description)
     assert isinstance(outcome, IssueCode) and browser is not None
     code = await svc.codes.issue(
-        client=auth_request.client, redirect_uri=auth_request.sent_redirect_uri, scope=auth_request.scope,
+        client_id=auth_request.client.client_id, redirect_uri=auth_request.sent_redirect_uri, scope=auth_request.scope,
         nonce=auth_request.nonce, code_challenge=auth_request.code_challenge, browser=browser,
     )
     return await answer_app(auth_request.answer(svc.settings.issuer, code=code), auth_request.client.client_id)
@@ -198,7 +198,7 @@ async def _interaction(interaction_id: str | None) -> Interaction:
 
 
 def _kept(interaction: Interaction) -> AuthorizationRequest:
-    client = services().tokens.client(interaction.request.client_id)
+    client = services().registry.get(interaction.request.client_id)
     if client is None:
         raise UntrustedRequest("the client is no longer registered")
     return AuthorizationRequest.kept(client, interaction.request)
@@ -318,8 +318,7 @@ async def _consent(interaction: Interaction, auth_request: AuthorizationRequest,
     if decision != "allow":
         raise PageError(400, "This form can’t be accepted", "The form did not say whether you allow the app. "
                         "Go back and choose Allow or Deny.", Link(continue_url(interaction), "Go back"))
-    await svc.consents.grant(browser.user_id, auth_request.client.client_id, auth_request.scope.split(),
-                             svc.tokens.now())
+    await svc.consents.grant(browser.user_id, auth_request.client.client_id, auth_request.scope.split())
     if await svc.interactions.consented(interaction, browser.user_id) is None:
         raise expired()
     return see_other(continue_url(interaction))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from quart import Response, request
 
 from idp.http.context import services
-from idp.store.logins import Session
+from idp.logins.browser import BrowserSession
 
 
 def session_cookie_name() -> str:
@@ -25,7 +25,7 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(session_cookie_name(), path="/", secure=_secure(), httponly=True, samesite="Lax")
 
 
-async def browser_session() -> Session | None:
+async def browser_session() -> BrowserSession | None:
     """The live browser session this request's cookie names and proves, or None."""
     return await services().browser.find(request.cookies.get(session_cookie_name()))
 

@@ -11,13 +11,7 @@ server, not yet read) is waited for briefly, so ordinary keep-alive is kept.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+from idp.http.asgi import ASGIApp, Message, Receive, Scope, Send
 
 BODY_GRACE = 0.05  # seconds an answer waits for a body that is already arriving
 
@@ -25,7 +19,7 @@ BODY_GRACE = 0.05  # seconds an answer waits for a body that is already arriving
 def close_when_body_unread(app: ASGIApp) -> ASGIApp:
     """Wrap an ASGI app (HTTP/1.x only: HTTP/2 has no Connection header and no such problem)."""
 
-    async def wrapped(scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope.get("http_version") not in ("1.0", "1.1")
                 or not _announces_body(scope)):
             await app(scope, receive, send)
@@ -52,7 +46,7 @@ def close_when_body_unread(app: ASGIApp) -> ASGIApp:
     return wrapped
 
 
-def _announces_body(scope: MutableMapping[str, Any]) -> bool:
+def _announces_body(scope: Scope) -> bool:
     """Whether the request has a body to come: a non-zero length, or chunks."""
     for name, value in scope.get("headers", ()):
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):

@@ -22,10 +22,10 @@ from idp.http.cookies import browser_session, clear_session_cookie, found, see_o
 from idp.http.csrf import require_csrf
 from idp.http.display import client_display
 from idp.http.pages import Link, PageError, render_page
-from idp.oauth.authlib.models import Client
+from idp.oauth.clients import Client
 from idp.oauth.oidc import read_id_token_hint
 from idp.ops.audit import audit
-from idp.store.logins import Session
+from idp.logins.browser import BrowserSession
 
 bp = Blueprint("logout", __name__)
 
@@ -61,7 +61,7 @@ def _logout_request(source: MultiDict[str, str]) -> LogoutRequest:
                             "nothing was changed and you are still signed in. Go back to the app and try "
                             "again, or sign out here.", _SIGN_OUT_HERE)
         client_id = claims["aud"]
-    client = svc.tokens.client(client_id) if client_id else None
+    client = svc.registry.get(client_id) if client_id else None
     uri = source.get("post_logout_redirect_uri")
     if uri is not None and (client is None or not client.check_post_logout_redirect_uri(uri)):
         raise PageError(400, _CANNOT, "The app asked to send you on to an address it hasn’t registered "
@@ -70,12 +70,12 @@ def _logout_request(source: MultiDict[str, str]) -> LogoutRequest:
     return LogoutRequest(client, uri, source.get("state"), claims)
 
 
-def _names_this_person(claims: dict[str, Any] | None, browser: Session | None) -> bool:
+def _names_this_person(claims: dict[str, Any] | None, browser: BrowserSession | None) -> bool:
     """An unexpired ID token of the person signed in in this browser."""
     if claims is None or browser is None:
         return False
     exp = claims.get("exp")
-    live = isinstance(exp, int) and exp > services().tokens.now().timestamp()
+    live = isinstance(exp, int) and exp > services().logins.now().timestamp()
     return live and claims.get("sub") == browser.user_id
 
 
@@ -90,7 +90,7 @@ async def logout() -> Response:
         if isinstance(sid, str):
             # the login the ID token belongs to, this person's, even if this browser's
             # session no longer lists it
-            await services().tokens.end_session(sid)
+            await services().logins.end(sid)
         if asked.uri is not None:
             response = found(_with_state(asked.uri, asked.state))
         else:
@@ -100,7 +100,7 @@ async def logout() -> Response:
     return await _confirmation_page(asked, browser)
 
 
-async def _confirmation_page(asked: LogoutRequest, browser: Session | None) -> Response:
+async def _confirmation_page(asked: LogoutRequest, browser: BrowserSession | None) -> Response:
     hidden = {name: value for name, value in (("client_id", asked.client.client_id if asked.client else None),
                                               ("post_logout_redirect_uri", asked.uri), ("state", asked.state))
               if value is not None}
@@ -135,7 +135,7 @@ async def logout_form() -> Response:
 @bp.get(SIGNED_OUT)
 async def signed_out() -> Response:
     client_id = request.args.get("client_id")
-    return await _signed_out_page(services().tokens.client(client_id) if client_id else None)
+    return await _signed_out_page(services().registry.get(client_id) if client_id else None)
 
 
 async def _signed_out_page(client: Client | None) -> Response:
@@ -144,7 +144,7 @@ async def _signed_out_page(client: Client | None) -> Response:
                              client=display)
 
 
-async def _end(browser: Session) -> None:
+async def _end(browser: BrowserSession) -> None:
     await services().browser.end(browser)
     audit("logout", user_id=browser.user_id, sid=browser.sid, ended="browser_session")
 

@@ -14,10 +14,8 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from hypercorn.typing import ASGIFramework, ASGIReceiveCallable, ASGISendCallable, Scope
-
+from idp.http.asgi import ASGIApp, Receive, Scope, Send
 from idp.ops import logs, metrics
 
 
@@ -32,14 +30,14 @@ class Prepared:
 class PreparedAnswers:
     """ASGI middleware: GET and HEAD of the paths in `answers`, without the framework."""
 
-    def __init__(self, app: ASGIFramework, answers: dict[str, Callable[[], Prepared]],
+    def __init__(self, app: ASGIApp, answers: dict[str, Callable[[], Prepared]],
                  common_headers: dict[str, str], trusted_proxies: frozenset[str]) -> None:
         self._app = app
         self._answers = answers
         self._common = [(name.lower().encode(), value.encode()) for name, value in common_headers.items()]
         self._trusted = trusted_proxies
 
-    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         answer = self._answers.get(scope.get("path", "")) if scope["type"] == "http" else None
         if answer is None or scope["method"] not in ("GET", "HEAD") or _has_body(scope):
             await self._app(scope, receive, send)
@@ -74,6 +72,5 @@ def _has_body(scope: Scope) -> bool:
 def _header(scope: Scope, wanted: bytes) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == wanted:
-            decoded: Any = value.decode("latin-1")
-            return str(decoded)
+            return str(value.decode("latin-1"))
     return None

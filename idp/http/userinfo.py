@@ -20,7 +20,7 @@ async def userinfo() -> Response:
     if scheme.lower() != "bearer":
         raise no_token()
     svc = services()
-    claims = await svc.tokens.live_access_claims(token.strip())
+    claims = await svc.access.live_claims(token.strip())
     if claims is None:
         raise invalid_token()
     scope = str(claims.get("scope", ""))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from idp.oauth.authlib.models import Client
+from idp.oauth.clients import Client
 from idp.oauth.protocol import SCOPE_PATTERN
 from idp.oauth.redirect_uris import redirect_uri_matches
 from idp.store.interactions import PendingRequest

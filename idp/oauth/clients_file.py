@@ -14,7 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from idp.ops.audit import audit
 from idp.logins.browser import BROWSER
-from idp.oauth.authlib.models import Client, secret_hash
+from idp.logins.consents import Consents
+from idp.logins.handles import secret_hash
+from idp.oauth.clients import Client, ClientRegistry
 from idp.oauth.example_secrets import clients_with_example_secrets
 from idp.oauth.protocol import SCOPE_PATTERN, AuthMethod, GrantType
 from idp.settings import ConfigError
@@ -114,6 +116,7 @@ class ClientEntry(BaseModel):
     logo_uri: LogoUri | None = None
     policy_uri: WebPage | None = None
     tos_uri: WebPage | None = None
+    introspection: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientEntry:
@@ -124,6 +127,8 @@ class ClientEntry(BaseModel):
             raise ValueError("a public client (auth method none) has no client_secret")
         if not public and (self.client_secret is None or len(self.client_secret) < 16):
             raise ValueError("a confidential client needs a client_secret of 16 or more characters")
+        if public and self.introspection:
+            raise ValueError("introspection is for confidential clients only")
         if public and "client_credentials" in self.grant_types:
             raise ValueError("client_credentials is for confidential clients only")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
@@ -141,6 +146,7 @@ class ClientEntry(BaseModel):
             "redirect_uris": list(dict.fromkeys(self.redirect_uris)),
             "post_logout_redirect_uris": list(dict.fromkeys(self.post_logout_redirect_uris)),
             "first_party": self.first_party,
+            "introspection": self.introspection,
         }
 
 
@@ -175,13 +181,16 @@ def read_clients_file(path: Path) -> list[ClientEntry]:
     return entries
 
 
-async def sync_clients(store: ClientStore, entries: list[ClientEntry], now: datetime) -> None:
-    """The file is the source of truth: write its clients, and say which ones left it."""
+async def sync_clients(store: ClientStore, consents: Consents, entries: list[ClientEntry], now: datetime) -> None:
+    """The file is the source of truth: write its clients, and say which ones left it.
+    A client that left loses the consents people gave it, so that a client id added
+    back later does not inherit them."""
     for client_id in await store.sync([entry.document() for entry in entries], now):
+        await consents.forget_client(client_id)
         audit("client.removed", client_id=client_id,
               reason="no longer in IDP_CLIENTS_FILE: it and its tokens stop working")
 
 
-def client_registry(entries: list[ClientEntry]) -> dict[str, Client]:
+def client_registry(entries: list[ClientEntry]) -> ClientRegistry:
     """The clients a running server knows, by id: read once at start, kept in the process."""
-    return {entry.client_id: Client.from_document(entry.document()) for entry in entries}
+    return ClientRegistry(Client.from_document(entry.document()) for entry in entries)

@@ -52,6 +52,14 @@ class ThrottleStore:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         ))
+        if doc is None:
+            # Some wire-compatible servers (SecantusDB 0.5) apply an upsert that raced
+            # another's insert but answer with no document. The attempt is stored, and
+            # `$push` appends in the order the updates applied, so the attempts up to
+            # ours are what the answer would have held.
+            doc = await self._keys.find_one({"_id": text(key)})
+            stored = list(doc["attempts"]) if doc else []
+            return attempt, stored[:stored.index(attempt) + 1] if attempt in stored else [*stored, attempt]
         return attempt, list(doc["attempts"])
 
     async def forget(self, key: str, attempts: list[str]) -> None:
