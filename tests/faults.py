@@ -202,6 +202,7 @@ class Holder:
     refresh_token: str
     access_token: str
     ended: str | None = None  # why this client's login ended, if it did
+    unanswered: int = 0  # refreshes of the current token answered 503 since its last 200
     answers: list[Answer] = field(default_factory=list)
 
 
@@ -240,9 +241,10 @@ async def client_loop(base: str, holder: Holder, stop: asyncio.Event, pause: flo
             if response is not None and response.status_code == 200:
                 body = response.json()
                 holder.refresh_token, holder.access_token = body["refresh_token"], body["access_token"]
-                retrying = False
+                retrying, holder.unanswered = False, 0
             elif answer.status == 503:
                 retrying = True
+                holder.unanswered += 1
             else:
                 holder.ended = f"refresh answered {answer.status}: {response.text if response is not None else ''}"
                 return

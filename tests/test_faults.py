@@ -241,9 +241,19 @@ async def test_a_slow_database_slows_nothing_that_does_not_need_it(tmp_path: Pat
 
             # every 503 of the app is counted once as a database error
             assert scrape(metrics)[("idp_database_errors_total", ())] == unavailable
-            # once the database is quick again, every client's newest token works
-            assert await newest_tokens_work(base, holders) == []
-            assert no_theft_logged(server_log(tmp_path))
+            # Once the database is quick again, every client's newest token works, but for
+            # one case: a rotation applied with its answer lost (the reply came after the
+            # deadline), retried within the grace period, and that retry's answer lost too.
+            # The token the client holds is then two generations old, which is reuse: the
+            # login ends. Only a client with two or more unanswered refreshes of its token
+            # can be in that case, and each such ending is the one refresh.reused logged.
+            problems = await newest_tokens_work(base, holders)
+            twice_lost = [h for h in holders if h.unanswered >= 2]
+            assert len(problems) <= len(twice_lost), (problems, [h.unanswered for h in holders])
+            assert all("already used" in problem for problem in problems), problems
+            log = server_log(tmp_path)
+            assert no_theft_logged(log) or log.count('"event": "refresh.reused"') == len(problems), problems
+            print(f"logins ended by two lost answers in a row: {len(problems)}", file=sys.stderr)
         finally:
             stop_server(server)
 

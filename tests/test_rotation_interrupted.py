@@ -114,3 +114,17 @@ async def test_interrupted_after_its_update_without_a_grace_the_retry_is_reuse(
     assert retried.status_code == 400
     assert (await retried.get_json())["error"] == "invalid_grant"
     assert await me_status(client, first["access_token"]) == 401  # the login has ended
+
+
+@pytest.mark.parametrize("settings_overrides", [30], indirect=True)
+async def test_a_retry_whose_answer_is_lost_too_cannot_be_retried_again(
+        client: Client, ann: dict[str, Any], rotations: InterruptedRotations) -> None:
+    """The limit of the grace period: the retry rotated again, so the token the client
+    still holds is two generations old, and presenting it a third time is reuse."""
+    first = await login(client)
+    for _ in range(2):
+        rotations.when = "after"
+        await _unavailable(client, first["refresh_token"])
+    assert rotations.applied == 2
+    third = await refresh(client, first["refresh_token"])
+    assert third.status_code == 400 and (await third.get_json())["error"] == "invalid_grant"
