@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -26,19 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def secantus_binary() -> str | None:
-    """The SecantusDB binary: the one scripts/test-mongo names, else the cached build
-    (never a build here: that takes minutes); None when there is neither."""
+    """The SecantusDB binary that scripts/test-mongo names: the fault tests belong to the
+    pass against a real wire-protocol server, once (never a build here: that takes
+    minutes); None outside it."""
     named = os.environ.get("IDP_TEST_SECANTUS_BIN")
-    if named:
-        return named if os.access(named, os.X_OK) else None
-    script = (ROOT / "scripts" / "secantus").read_text()
-    match = re.search(r'VERSION="\$\{SECANTUS_VERSION:-([^}]+)\}"', script)
-    if match is None:
-        return None
-    version = os.environ.get("SECANTUS_VERSION", match.group(1))
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    binary = cache / "idp-secantus" / version / "bin" / "secantusd-rs"
-    return str(binary) if os.access(binary, os.X_OK) else None
+    return named if named and os.access(named, os.X_OK) else None
 
 
 class Secantus:

@@ -39,9 +39,9 @@ BINARY = secantus_binary()
 
 pytestmark = [
     pytest.mark.faults,
-    pytest.mark.skipif(BINARY is None, reason="no SecantusDB binary (IDP_TEST_SECANTUS_BIN unset and "
-                                              "scripts/secantus --bin not built yet): the fault tests need a "
-                                              "database process of their own to pause and kill"),
+    pytest.mark.skipif(BINARY is None, reason="the fault tests run in scripts/test-mongo's pass (IDP_TEST_SECANTUS_BIN "
+                                              "names the SecantusDB binary): they need a database process of "
+                                              "their own to pause and kill"),
 ]
 
 DB_TIMEOUT = 2
