@@ -24,16 +24,20 @@ def api_examples() -> str:
 @pytest.mark.skipif(shutil.which("jq") is None or shutil.which("curl") is None, reason="needs curl and jq")
 def test_the_api_examples_run_in_order(tmp_path: Path) -> None:
     script = api_examples()
-    first = re.match(r"B=http://(127\.0\.0\.1|localhost):8000", script)
-    assert first, script[:40]
-    # the example file's secrets are refused at start: the same clients with other secrets
+    first = re.search(r"^B=http://(127\.0\.0\.1|localhost):8000$", script, re.M)
+    assert first, script[:200]
+    # the example file's secrets are refused at start: the same clients with other secrets,
+    # as the Quick start makes clients.json (which the examples read the secrets from)
     clients = (ROOT / "clients.example.json").read_text().replace('"change-me-', '"test-only-')
     (tmp_path / "clients.readme.json").write_text(clients)
+    work = tmp_path / "work"  # where the examples run: start_server writes a clients.json of its own
+    work.mkdir()
+    (work / "clients.json").write_text(clients)
     base, process = start_server(tmp_path, {"IDP_CLIENTS_FILE": str(tmp_path / "clients.readme.json")})
     try:
         script = script.replace(first[0], f"B={base}", 1).replace("change-me-", "test-only-")
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True,
-                                timeout=120, env={**os.environ})
+                                timeout=120, env={**os.environ}, cwd=work)
     finally:
         stop_server(process)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
