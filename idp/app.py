@@ -54,9 +54,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             services.preparing = asyncio.create_task(_keep_preparing(services))
         if settings.metrics_address:
             _serve_metrics(services, settings.metrics_address)
+        if services.mail.sender is not None:
+            services.mail.sender.start()
 
     @app.after_serving
     async def _stop() -> None:
+        if services.mail.sender is not None:
+            await services.mail.sender.stop()
         if services.metrics_server is not None:
             await asyncio.to_thread(services.metrics_server.shutdown)  # waits for its poll: not on the loop
             services.metrics_server.server_close()
@@ -77,6 +81,7 @@ async def _announce(services: Services) -> None:
             "Development only; set IDP_MONGO_URI to a mongodb:// URI in production."
         )
     services.keyring.announce()
+    services.mail.announce()
     if demo.clients(settings):
         log.warning("registered the demo client %r: memory:// and no IDP_CLIENTS_FILE", demo.CLIENT_ID)
         print(demo.banner(settings), file=sys.stderr, flush=True)

@@ -9,10 +9,12 @@ from wsgiref.simple_server import WSGIServer
 
 from idp.accounts.hashing import HashingPool
 from idp.accounts.password_check import PasswordCheck
+from idp.accounts.recovery import Links, PasswordReset, Verification
 from idp.accounts.service import Accounts
 from idp.accounts.throttling import Throttle
 from idp.clock import Clock
 from idp.logins.browser import BrowserSessions
+from idp.mail.mail import Mail, build_mail
 from idp.logins.service import TokenService
 from idp.oauth import demo
 from idp.oauth.authlib.bridge import Bridge
@@ -29,6 +31,8 @@ from idp.store.codes import CodeStore
 from idp.store.consents import ConsentStore
 from idp.store.logins import SessionStore
 from idp.store.mongo import Database, MongoClient, connect
+from idp.store.outbox import OutboxStore
+from idp.store.recovery_tokens import RecoveryTokenStore
 from idp.store.throttle import ThrottleStore
 from idp.store.users import UserStore
 
@@ -55,6 +59,10 @@ class Services:
     browser: BrowserSessions
     codes: Codes
     consents: ConsentStore
+    outbox: OutboxStore
+    mail: Mail
+    verification: Verification
+    password_reset: PasswordReset
     database_prepared: bool = False
     metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
@@ -84,6 +92,12 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     browser = BrowserSessions(tokens, sessions)
     codes = Codes(CodeStore(db), tokens, browser)
     id_tokens = IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock)
+    accounts = Accounts(users, sessions, throttle, password_check, hashing, clock)
+    outbox = OutboxStore(db)
+    mail = build_mail(settings, outbox, clock)
+    links = Links(RecoveryTokenStore(db), settings.issuer, clock)
+    verification = Verification(users, links, mail, throttle, settings)
+    accounts.verify_with(verification)
     return Services(
         settings=settings,
         db=db,
@@ -93,7 +107,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         hashing=hashing,
         tokens=tokens,
         oauth=OAuthServer(tokens, password_check, generator, codes, id_tokens),
-        accounts=Accounts(users, sessions, throttle, password_check, hashing, clock),
+        accounts=accounts,
         users=users,
         sessions=sessions,
         clients=ClientStore(db),
@@ -103,4 +117,8 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         browser=browser,
         codes=codes,
         consents=ConsentStore(db),
+        outbox=outbox,
+        mail=mail,
+        verification=verification,
+        password_reset=PasswordReset(accounts, users, links, mail, throttle, verification, settings),
     )

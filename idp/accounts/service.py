@@ -17,7 +17,7 @@ them to HTTP.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idp.ops.audit import audit
 from idp.clock import Clock, to_datetime
@@ -28,6 +28,9 @@ from idp.accounts.forms import ProfileChange, Registration
 from idp.store.logins import SessionStore
 from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
 from idp.accounts.throttling import Throttle
+
+if TYPE_CHECKING:
+    from idp.accounts.recovery import Verification
 
 __all__ = ["AccountError", "Accounts", "EmailTaken", "UserGone", "WrongPassword"]
 
@@ -53,6 +56,7 @@ class Accounts:
         password_check: PasswordCheck,
         hashing: HashingPool,
         clock: Clock,
+        verification: Verification | None = None,
     ) -> None:
         self._users = users
         self._sessions = sessions
@@ -60,18 +64,24 @@ class Accounts:
         self._password_check = password_check
         self._hashing = hashing
         self._clock = clock
+        self._verification = verification
+
+    def verify_with(self, verification: Verification) -> None:
+        """Registration and e-mail changes queue their verification messages through it."""
+        self._verification = verification
 
     async def register(self, form: Registration, client_ip: str) -> User:
         """Raises SlowDown past the registrations allowed per IP, EmailTaken."""
         await self._throttle.count_registration(client_ip)
         return await self.create(form)
 
-    async def create(self, form: Registration) -> User:
+    async def create(self, form: Registration, *, verified: bool = False) -> User:
         """A new account, unthrottled (registration throttles per IP; `idp users add`
-        has no IP). Raises EmailTaken."""
+        has no IP); unless `verified`, a message asks to confirm the address. Raises
+        EmailTaken."""
         now = to_datetime(self._clock())
         email, email_key = normalise(form.email)
-        user = User(str(uuid.uuid4()), form.name, email, email_key, now, now)
+        user = User(str(uuid.uuid4()), form.name, email, email_key, now, now, verified)
         password_hash = await self._hashing.hash(form.password)
         credentials = Credentials(email_key, user.user_id, password_hash, new_stamp())
         await self._sessions.open_list(user.user_id, credentials.stamp)
@@ -81,6 +91,8 @@ class Accounts:
             await self._sessions.close_list(user.user_id)
             raise
         audit("account.created", user_id=user.user_id)
+        if not verified and self._verification is not None:
+            await self._verification.queue(user)
         return user
 
     async def get(self, user_id: str) -> User:
@@ -102,6 +114,8 @@ class Accounts:
         updated = await self._users.update_profile(user_id, profile, to_datetime(self._clock()))
         if updated is None:
             raise UserGone()
+        if updated.email_key != user.email_key and self._verification is not None:
+            await self._verification.email_changed(user, updated)
         return updated
 
     async def _change_credentials(self, credentials: Credentials, sid: str | None, form: ProfileChange) -> dict[str, Any]:
@@ -116,6 +130,7 @@ class Accounts:
             profile["email"], email_key = normalise(form.email)
             profile["email_key"] = email_key
         if email_key != credentials.email_key:
+            profile["email_verified"] = False  # until the new address is confirmed
             await self._users.move_credentials(credentials, email_key, password_hash, stamp)
             audit("email.changed", user_id=credentials.user_id, sid=sid)
         elif form.password is not None:
@@ -125,6 +140,19 @@ class Accounts:
             await self._sessions.end_all_of(credentials.user_id, keep_sid=sid)
             audit("password.changed", user_id=credentials.user_id, sid=sid)
         return profile
+
+    async def set_password(self, credentials: Credentials, password: str, *, event: str = "password.changed",
+                           **audit_fields: str) -> None:
+        """Set a password already held to the rules (a reset link, an administrator) and
+        end every login of the user, browser sessions included: whoever knew the old
+        password may hold one. The new stamp ends logins still being made with the old
+        password, and every reset link made under the old one."""
+        password_hash = await self._hashing.hash(password)
+        stamp = new_stamp()
+        await self._users.set_credentials(credentials.email_key, {"password_hash": password_hash, "stamp": stamp})
+        await self._sessions.restamp(credentials.user_id, stamp, keep_sid=None)
+        await self._sessions.end_all_of(credentials.user_id)
+        audit(event, user_id=credentials.user_id, **audit_fields)
 
     async def delete(self, user_id: str, current_password: str, client_ip: str) -> None:
         """Raises UserGone, WrongPassword, SlowDown."""

@@ -26,6 +26,7 @@ EVENTS = frozenset({
     "login.succeeded", "login.failed", "login.throttled", "refresh.reused", "logout",
     "password.changed", "email.changed", "account.created", "account.deleted",
     "account.locked", "key.rotated", "client.removed",
+    "password.reset.requested", "password.reset", "email.verified",
 })
 # what an operator should look at; the rest are the ordinary life of accounts
 _WARNINGS = frozenset({"login.throttled", "refresh.reused", "account.locked", "client.removed"})

@@ -150,7 +150,7 @@ async def ensure_ttl_index(db: Database, collection: str, field: str) -> None:
 
 async def ensure_indexes(db: Database) -> None:
     """Create every index the stores rely on; safe to run at every start."""
-    from idp.store import clients, codes, consents, logins, throttle, users
+    from idp.store import clients, codes, consents, logins, outbox, recovery_tokens, throttle, users
 
-    for module in (users, clients, logins, throttle, codes, consents):
+    for module in (users, clients, logins, throttle, codes, consents, outbox, recovery_tokens):
         await module.ensure_indexes(db)
