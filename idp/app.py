@@ -10,7 +10,7 @@ from pymongo.errors import PyMongoError
 from quart import Quart
 
 from idp.clock import Clock, system_clock, to_datetime
-from idp.http import authorize, cors, csrf, errors, health, observability, pages, token, users, wellknown
+from idp.http import authorize, cors, csrf, errors, health, observability, pages, recovery, token, users, wellknown
 from idp.http.context import attach
 from idp.oauth import demo
 from idp.oauth.clients_file import sync_clients
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     services.keyring.load()
     attach(app, services)
 
-    for blueprint in (wellknown.bp, health.bp, token.bp, users.bp, authorize.bp):
+    for blueprint in (wellknown.bp, health.bp, token.bp, users.bp, authorize.bp, recovery.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     observability.install(app, settings.max_body_bytes)

@@ -68,13 +68,12 @@ def read_id_token_hint(token: object, issuer: str, keyring: KeyRing) -> dict[str
 
 
 def userinfo_claims(user: User, scope: str) -> dict[str, Any]:
-    """OIDC Core §5.4: `sub`, `name` with profile, `email` and `email_verified` with email.
-    This server does not confirm addresses, so email_verified is false."""
+    """OIDC Core §5.4: `sub`, `name` with profile, `email` and `email_verified` with email."""
     scopes = scope.split()
     claims: dict[str, Any] = {"sub": user.user_id}
     if "profile" in scopes:
         claims["name"] = user.name
     if "email" in scopes:
         claims["email"] = user.email
-        claims["email_verified"] = False
+        claims["email_verified"] = user.email_verified
     return claims
