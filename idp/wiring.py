@@ -98,6 +98,9 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     links = Links(RecoveryTokenStore(db), settings.issuer, clock)
     verification = Verification(users, links, mail, throttle, settings)
     accounts.verify_with(verification)
+    oauth = OAuthServer(tokens, password_check, generator, codes, id_tokens)
+    if settings.require_verified_email:
+        oauth.may_sign_in = verification.may_sign_in
     return Services(
         settings=settings,
         db=db,
@@ -106,7 +109,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         bridge=bridge,
         hashing=hashing,
         tokens=tokens,
-        oauth=OAuthServer(tokens, password_check, generator, codes, id_tokens),
+        oauth=oauth,
         accounts=accounts,
         users=users,
         sessions=sessions,

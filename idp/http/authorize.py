@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from idp.http.context import services
 from idp.accounts.service import UserGone
 from idp.http.forms import client_ip
+from idp.http.recovery import FORGOT_PATH, RESEND_PATH
 from idp.ops.audit import audit
 from idp.http.csrf import require_csrf
 from idp.accounts.emails import lookup_key
@@ -150,6 +151,8 @@ async def _login_page(auth_request: AuthorizationRequest, *, email: str | None =
         "login.html", status=status, form_targets=[auth_request.redirect_uri], action=AUTHORIZE,
         hidden={**auth_request.params, "step": "login"}, email=email or auth_request.login_hint,
         error=error, client_name=auth_request.client.client_id, signup_url=signup,
+        forgot_url=f"{FORGOT_PATH}?{urlencode({'email': email})}" if email else FORGOT_PATH,
+        resend_url=f"{RESEND_PATH}?{urlencode({'email': email})}" if status == 403 and email else None,
     )
 
 
@@ -178,7 +181,17 @@ async def _login(auth_request: AuthorizationRequest, form: MultiDict[str, str]) 
         return await _throttled(auth_request, email, exc.retry_after)
     if credentials is None:
         return await _login_page(auth_request, email=email, error=WRONG_CREDENTIALS)
+    if not await svc.verification.may_sign_in(credentials.user_id):  # after the right password only
+        return await _unverified(auth_request, email)
     return await _signed_in(auth_request, credentials.user_id, credentials.stamp)
+
+
+async def _unverified(auth_request: AuthorizationRequest, email: str) -> Response:
+    """IDP_REQUIRE_VERIFIED_EMAIL: say so, and offer to send the message again."""
+    response = await _login_page(auth_request, email=email, status=403,
+                                 error="Confirm your e-mail address first: open the link in the message we sent "
+                                       "to it, then sign in.")
+    return response
 
 
 async def _throttled(auth_request: AuthorizationRequest, email: str, retry_after: int) -> Response:
@@ -273,6 +286,8 @@ async def signup_form() -> Response:
         return await _throttled(auth_request, user.email, exc.retry_after)
     if credentials is None:  # changed or deleted in the moment since
         return await _login_page(auth_request, email=user.email)
+    if not await svc.verification.may_sign_in(credentials.user_id):
+        return await _unverified(auth_request, user.email)
     return await _signed_in(auth_request, credentials.user_id, credentials.stamp)
 
 

@@ -48,6 +48,7 @@ class Sender:
         self._preparers: dict[str, Preparer] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -61,10 +62,13 @@ class Sender:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="idp-mail-sender")
 
     async def stop(self) -> None:
         """Stop; a message being sent stays claimed and is sent again after its lease."""
+        self._stopping = True
+        self._wake.set()  # a cancellation that a library swallows still ends the loop at once
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -87,12 +91,14 @@ class Sender:
 
     async def _run(self) -> None:
         failing = False
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self.deliver_due()
                 await self._measure()
             except Exception as exc:  # the database, mostly: the task must outlive it
+                if _cancelled():
+                    raise asyncio.CancelledError() from exc
                 if not failing:
                     log.warning("mail sender: the outbox could not be read (%s); retrying", type(exc).__name__)
                 failing = True
@@ -115,6 +121,8 @@ class Sender:
             log.warning("mail %s refused by the mail server (%d): not sent", claimed.message_id, exc.code)
             await self._fail(claimed, now)
         except Exception as exc:
+            if _cancelled():  # a client library turned our cancellation into its own error
+                raise asyncio.CancelledError() from exc
             await self._later(claimed, now, exc)
         else:
             await self._store.settle(claimed, SENT, self._now())
@@ -155,3 +163,8 @@ class Sender:
 
     def _now(self) -> datetime:
         return to_datetime(self._clock())
+
+
+def _cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
 
@@ -30,7 +31,8 @@ class MailTemplates:
     def render(self, name: str, to: str, **context: Any) -> Message:
         """The message `name` for the address `to`; raises ValueError when the text
         template has no `Subject:` line."""
-        context = {"issuer": self._issuer, "email": to, **context}
+        # `site` (the issuer's host) names the server in prose: a notice must hold no link
+        context = {"issuer": self._issuer, "site": urlsplit(self._issuer).netloc, "email": to, **context}
         head, _, body = self._env.get_template(f"{name}.txt").render(context).partition("\n\n")
         if not head.startswith("Subject:"):
             raise ValueError(f"mail template {name}.txt must start with a 'Subject: ...' line and a blank line")

@@ -10,6 +10,8 @@ from idp.oauth.protocol import AUTH_METHODS
 from idp.oauth.authlib.scopes import NarrowingRefresh
 
 WRONG_CREDENTIALS = "The e-mail address or password is wrong."
+UNVERIFIED_EMAIL = ("Confirm your e-mail address first: open the link in the message this server sent to it, "
+                    "or ask for a new one.")
 REUSED = "The refresh token was already used; this login has ended. Sign in again."
 UNKNOWN_REFRESH_TOKEN = ("The refresh token is unknown, expired or revoked, or was issued to another client; "
                          "sign in again.")

@@ -9,6 +9,7 @@ the Quart blueprint turns them into HTTP responses on the loop.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from authlib.consts import default_json_headers
@@ -25,7 +26,9 @@ from idp.accounts.emails import lookup_key
 from idp.oauth.authlib.client_auth import ClientAuthenticator, uses_basic
 from idp.oauth.authlib.codes import AuthorizationCodeGrant, CodeRecord, Codes
 from idp.oauth.authlib.endpoints import Introspection, Revocation
-from idp.oauth.authlib.grants import REUSED, WRONG_CREDENTIALS, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
+from idp.oauth.authlib.grants import (
+    REUSED, UNVERIFIED_EMAIL, WRONG_CREDENTIALS, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant,
+)
 from idp.oauth.authlib.models import AuthenticatedUser, Client, RefreshTokenRecord
 from idp.oauth.oidc import IdTokens
 from idp.oauth.authlib.requests import OAuthRequest
@@ -77,6 +80,8 @@ class OAuthServer(AuthorizationServer):
         self.tokens = tokens
         self.codes = codes
         self._password_check = password_check
+        # IDP_REQUIRE_VERIFIED_EMAIL: Verification.may_sign_in, set by build_services
+        self.may_sign_in: Callable[[str], Awaitable[bool]] | None = None
         self.register_token_generator("default", generator)
         for grant in (PasswordGrant, RefreshTokenGrant, ClientCredentialsGrant):
             self.register_grant(grant)
@@ -151,6 +156,8 @@ class OAuthServer(AuthorizationServer):
             raise SlowDownError(exc.retry_after) from None
         if credentials is None:
             return None
+        if self.may_sign_in is not None and not wait(self.may_sign_in(credentials.user_id)):
+            raise InvalidGrantError(UNVERIFIED_EMAIL)  # after the right password only
         return AuthenticatedUser(credentials.user_id, new_session_id(), credentials.stamp)
 
     def find_code(self, code: str) -> CodeRecord | None:
