@@ -56,7 +56,21 @@ class Sender:
         self._preparers[kind] = preparer
 
     def wake(self) -> None:
-        """Something was queued: look now rather than at the next poll."""
+        """Something was queued: look now rather than at the next poll. Safe from any
+        thread; a sender that is not running here leaves it to the next poll."""
+        if self._task is None:
+            return
+        loop = self._task.get_loop()
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake_now()
+        else:
+            loop.call_soon_threadsafe(self._wake_now)
+
+    def _wake_now(self) -> None:
         self._idle.clear()
         self._wake.set()
 

@@ -97,7 +97,9 @@ class SmtpTransport:
 
 class StderrTransport:
     """Development without a mail server (memory://): each message printed whole, its
-    text decoded, so that a link can be clicked in the terminal."""
+    text decoded, so that a link can be clicked in the terminal. On the process's own
+    standard error (sys.__stderr__): in a terminal the same, and a test that captures what
+    a command prints does not get the server's mail mixed in."""
 
     def __init__(self, sender: str) -> None:
         self._sender = sender
@@ -106,4 +108,4 @@ class StderrTransport:
         rule = "-" * 72
         print(f"{rule}\nmail (IDP_SMTP_URL is not set; on memory:// it is printed here)\n"
               f"From: {self._sender}\nTo: {message.to}\nSubject: {message.subject}\n\n"
-              f"{message.text.rstrip()}\n{rule}", file=sys.stderr, flush=True)
+              f"{message.text.rstrip()}\n{rule}", file=sys.__stderr__ or sys.stderr, flush=True)
