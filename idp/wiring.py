@@ -19,6 +19,7 @@ from idp.logins.service import TokenService
 from idp.oauth import demo
 from idp.oauth.authlib.bridge import Bridge
 from idp.oauth.authlib.codes import Codes
+from idp.oauth.authlib.profile import id_token_profile
 from idp.oauth.authlib.server import OAuthServer
 from idp.oauth.clients_file import ClientEntry, client_registry, read_clients_file
 from idp.oauth.oidc import IdTokens
@@ -91,7 +92,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock)
     browser = BrowserSessions(tokens, sessions)
     codes = Codes(CodeStore(db), tokens, browser)
-    id_tokens = IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock)
+    id_tokens = IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock, id_token_profile(users))
     accounts = Accounts(users, sessions, throttle, password_check, hashing, clock)
     outbox = OutboxStore(db)
     mail = build_mail(settings, outbox, clock)

@@ -3,6 +3,7 @@ id_token_hint back (OIDC Core 1.0 §2, §3.1.3.6, §5.3; RP-Initiated Logout 1.0
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from authlib.oidc.core.grants import OpenIDCode
@@ -22,8 +23,10 @@ class IdTokens(OpenIDCode):
     """Authlib's OpenIDCode extension (it adds `id_token` to a token response whose scope
     has `openid`), signing with the key ring's active key by the app's clock."""
 
-    def __init__(self, issuer: str, ttl: int, keyring: KeyRing, clock: Clock) -> None:
+    def __init__(self, issuer: str, ttl: int, keyring: KeyRing, clock: Clock,
+                 profile: Callable[[str, str], dict[str, Any]] | None = None) -> None:
         super().__init__(require_nonce=False)
+        self._profile = profile  # (user id, scope) -> claims about the person
         self._issuer = issuer
         self._ttl = ttl
         self._keyring = keyring
@@ -47,6 +50,8 @@ class IdTokens(OpenIDCode):
         }
         if code.get_nonce():
             claims["nonce"] = code.get_nonce()
+        if self._profile is not None:
+            claims.update(self._profile(request.user.user_id, str(token.get("scope", ""))))
         header = {"alg": ALGORITHM, "typ": ID_TOKEN_TYPE}
         return jwt.encode(header, claims, self._keyring.signing_keys(), algorithms=[ALGORITHM])
 
@@ -74,6 +79,10 @@ def userinfo_claims(user: User, scope: str) -> dict[str, Any]:
     if "profile" in scopes:
         claims["name"] = user.name
     if "email" in scopes:
-        claims["email"] = user.email
-        claims["email_verified"] = user.email_verified
+        claims.update(email_claims(user))
     return claims
+
+
+def email_claims(user: User) -> dict[str, Any]:
+    """The same `email_verified` in userinfo and ID tokens as in /users/me."""
+    return {"email": user.email, "email_verified": user.email_verified}
