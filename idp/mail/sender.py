@@ -30,6 +30,7 @@ DROPPED = "dropped"
 RETRY_FOR = timedelta(hours=25)  # at least a day, whatever the backoff's last step
 FIRST_DELAY_SECONDS = 30
 MAX_DELAY_SECONDS = 3600
+WAKE_DELAY_SECONDS = 0.05
 
 
 def backoff(attempts: int) -> timedelta:
@@ -122,6 +123,10 @@ class Sender:
                 self._idle.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                # Woken by a request: let it answer first. Preparing its message on the same
+                # loop meanwhile would make a reset for a known address answer later than
+                # one for an unknown address.
+                await asyncio.sleep(WAKE_DELAY_SECONDS)
 
     async def _handle(self, claimed: Claimed) -> None:
         now = self._now()
