@@ -223,9 +223,12 @@ class PasswordReset:
         record, credentials = await self.check(token)
         await self._links.use(record)
         await self._accounts.set_password(credentials, password, event="password.reset")
-        user = await self._users.by_id(record.user_id)
-        if user is not None:
-            user = await self._verification.mark(user, by="password_reset")
+        # the person just proved they read this address
+        marked = await self._users.mark_verified(record.user_id, record.email_key, self._links.now())
+        if marked is not None:
+            user, newly = marked
+            if newly:
+                audit("email.verified", user_id=user.user_id, via="password_reset")
             await self._mail.send("password_changed", user.email)
 
     async def _prepare(self, job: dict[str, Any]) -> Message | None:
