@@ -211,3 +211,20 @@ async def test_on_memory_without_smtp_each_message_is_printed_whole(
 
 def test_outbox_time_is_the_injected_clock() -> None:
     assert to_datetime(0).year == 1970
+
+
+def test_mail_settings_are_read_and_checked(tmp_path: Path) -> None:
+    from idp.settings import ConfigError
+
+    settings = Settings.from_env({"IDP_ISSUER": "https://id.example.com", "IDP_REQUIRE_VERIFIED_EMAIL": "true",
+                                  "IDP_RESET_TTL": "600", "IDP_SMTP_URL": "smtp://u%40x:p%3Aw@mail.example:2525"})
+    assert (settings.mail_from, settings.require_verified_email, settings.reset_ttl, settings.verify_ttl) == (
+        "no-reply@id.example.com", True, 600, 86400)
+    server = SmtpServer.from_url(settings.smtp_url)
+    assert (server.hostname, server.port, server.tls, server.username, server.password) == (
+        "mail.example", 2525, False, "u@x", "p:w")
+    assert SmtpServer.from_url("smtp://mail.example").port == 25
+    for bad in ({"IDP_SMTP_URL": "http://mail.example"}, {"IDP_SMTP_URL": "smtp://"},
+                {"IDP_REQUIRE_VERIFIED_EMAIL": "maybe"}, {"IDP_MAIL_FROM": "nobody"}, {"IDP_RESET_TTL": "0"}):
+        with pytest.raises(ConfigError):
+            Settings.from_env(bad)

@@ -9,6 +9,8 @@ in their URL).
 
 from __future__ import annotations
 
+from typing import Any
+
 from quart import Blueprint, Response, jsonify, request
 from werkzeug.datastructures import MultiDict
 
@@ -77,7 +79,7 @@ def _see_other(location: str) -> Response:
     return Response(status=303, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-async def _page(template: str, status: int = 200, **context: object) -> Response:
+async def _page(template: str, status: int = 200, **context: Any) -> Response:
     response = await render_page(template, status=status, **context)
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
