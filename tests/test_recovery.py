@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import statistics
+import time
 from email.message import EmailMessage
 
 import pytest
@@ -16,6 +18,7 @@ from tests.helpers import PASSWORD, bearer, login, me_status, password_grant, po
 from tests.mail_server import MailServer, link_in, smtp, text_of, token_of  # noqa: F401 (fixture)
 
 NEW_PASSWORD = "a brand new passphrase"
+ENUMERATION_TRIES = 15  # as tests/test_enumeration.py
 
 
 @pytest.fixture
@@ -165,6 +168,29 @@ async def test_audit_events_name_the_user_and_never_the_token(
     assert "password.reset.requested" in names and "password.reset" in names and "email.verified" in names
     secret = token_of(link).partition(".")[2]
     assert secret not in caplog.text and NEW_PASSWORD not in caplog.text
+
+
+async def test_a_reset_for_a_known_and_an_unknown_address_takes_the_same_time(app: Quart, client, smtp: MailServer) -> None:
+    """The account is looked up off the request's path, so both do the same work."""
+    sender = app.extensions["idp"].mail.sender
+    tries = 3 * ENUMERATION_TRIES  # each answer takes milliseconds: more of them to see past the noise
+    for i in range(tries):
+        await register(client, email=f"known{i}@example.com")
+    known: list[float] = []
+    unknown: list[float] = []
+    for i in range(tries):
+        pair = [(f"known{i}@example.com", known), (f"nobody{i}@example.com", unknown)]
+        for address, times in pair if i % 2 else reversed(pair):  # alternate which goes first
+            sender.wake()
+            await asyncio.wait_for(sender.idle(), 15)  # the previous request's mail is not in the timing
+            started = time.perf_counter()
+            response = await client.post("/users/password-reset", json={"email": address})
+            times.append(time.perf_counter() - started)
+            assert (response.status_code, await response.get_json()) == (202, {})
+    # The lower quartile: these answers take milliseconds, where a busy machine's spikes
+    # move a median by more than the tolerance; the quartile is still the cost of the work.
+    a, b = statistics.quantiles(unknown, n=4)[0], statistics.quantiles(known, n=4)[0]
+    assert abs(a - b) / max(a, b) < 0.25, (a, b)
 
 
 # -- verification -------------------------------------------------------------------------

@@ -20,7 +20,9 @@ from tests.round_trips import RoundTrips, count_in_memory, count_on_the_wire
 @pytest.fixture
 async def trips(app: Quart, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RoundTrips]:
     # the mail sender works in the background on the same database: not a request's cost
-    await app.extensions["idp"].mail.sender.stop()
+    sender = app.extensions["idp"].mail.sender
+    if sender is not None:
+        await sender.stop()
     trips = RoundTrips(settings.mongo_db)
     if TEST_MONGO_URI:
         count_on_the_wire(trips)

@@ -9,7 +9,7 @@ the Quart blueprint turns them into HTTP responses on the loop.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from authlib.consts import default_json_headers
@@ -81,7 +81,7 @@ class OAuthServer(AuthorizationServer):
         self.codes = codes
         self._password_check = password_check
         # IDP_REQUIRE_VERIFIED_EMAIL: Verification.may_sign_in, set by build_services
-        self.may_sign_in: Callable[[str], Awaitable[bool]] | None = None
+        self.may_sign_in: Callable[[str], Coroutine[Any, Any, bool]] | None = None
         self.register_token_generator("default", generator)
         for grant in (PasswordGrant, RefreshTokenGrant, ClientCredentialsGrant):
             self.register_grant(grant)
