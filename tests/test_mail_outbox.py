@@ -228,3 +228,24 @@ def test_mail_settings_are_read_and_checked(tmp_path: Path) -> None:
                 {"IDP_REQUIRE_VERIFIED_EMAIL": "maybe"}, {"IDP_MAIL_FROM": "nobody"}, {"IDP_RESET_TTL": "0"}):
         with pytest.raises(ConfigError):
             Settings.from_env(bad)
+
+
+def test_an_operator_replaces_a_message_and_may_add_html(tmp_path: Path) -> None:
+    from idp.mail.templates import MailTemplates
+    from idp.mail.transport import build
+
+    (tmp_path / "mail").mkdir()
+    (tmp_path / "mail" / "password_reset.txt").write_text(
+        "Subject: Passwort zurücksetzen\n\nHallo {{ email }},\n\n{{ link }}\n")
+    (tmp_path / "mail" / "password_reset.html").write_text('<p><a href="{{ link }}">{{ email }}</a></p>')
+    templates = MailTemplates("https://id.example.com", tmp_path)
+    message = templates.render("password_reset", "a<b>@example.com", link="https://id.example.com/x?a=1&b=2",
+                               minutes=30)
+    assert message.subject == "Passwort zurücksetzen"
+    assert message.text == "Hallo a<b>@example.com,\n\nhttps://id.example.com/x?a=1&b=2\n"
+    assert message.html == '<p><a href="https://id.example.com/x?a=1&amp;b=2">a&lt;b&gt;@example.com</a></p>'
+    mime = build(message, "no-reply@id.example.com")
+    assert mime.get_content_type() == "multipart/alternative"
+    built_in = MailTemplates("https://id.example.com", tmp_path).render("verify_email", "a@example.com",
+                                                                       link="L", hours=24)
+    assert built_in.subject == "Confirm your e-mail address" and built_in.html is None
