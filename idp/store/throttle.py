@@ -14,6 +14,7 @@ checks time itself, since TTL purges lazily and the in-memory store never purges
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument, UpdateOne
@@ -46,12 +47,21 @@ class ThrottleStore:
     async def record(self, key: str, now: datetime, window_seconds: int, tag: str = "") -> tuple[str, list[str]]:
         """Count one attempt for key; returns it and every attempt stored (it included)."""
         attempt = f"{int(now.timestamp() * 1000):013d}.{tag}.{uuid.uuid4().hex}"
-        doc = await upsert(lambda: self._keys.find_one_and_update(
-            {"_id": text(key)},
-            {"$push": {"attempts": attempt}, "$set": {"expires_at": now + timedelta(seconds=window_seconds)}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        ))
+
+        def push() -> Any:
+            return self._keys.find_one_and_update(
+                {"_id": text(key)},
+                {"$push": {"attempts": attempt}, "$set": {"expires_at": now + timedelta(seconds=window_seconds)}},
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+
+        doc = await upsert(push)
+        if doc is None:
+            # an upsert that raced another one's insert of this `_id` may come back empty
+            # on some servers (seen on SecantusDB under 20 concurrent registrations):
+            # the document exists now, so once more finds it
+            doc = await upsert(push)
         return attempt, list(doc["attempts"])
 
     async def forget(self, key: str, attempts: list[str]) -> None:
