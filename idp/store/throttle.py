@@ -58,10 +58,13 @@ class ThrottleStore:
 
         doc = await upsert(push)
         if doc is None:
-            # an upsert that raced another one's insert of this `_id` may come back empty
-            # on some servers (seen on SecantusDB under 20 concurrent registrations):
-            # the document exists now, so once more finds it
-            doc = await upsert(push)
+            # An upsert that raced another one's insert of this `_id` may come back empty on
+            # some servers (seen on SecantusDB under 20 concurrent registrations), whether or
+            # not it pushed: read the document, and push only if the attempt is not there
+            # ($push is not idempotent: pushing twice would count the attempt twice).
+            doc = await self._keys.find_one({"_id": text(key)})
+            if doc is None or attempt not in doc.get("attempts", ()):
+                doc = await upsert(push)
         return attempt, list(doc["attempts"])
 
     async def forget(self, key: str, attempts: list[str]) -> None:
