@@ -17,6 +17,8 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin idp \
 COPY --from=build /install /usr/local
 WORKDIR /app
 USER idp
+# IDP_HOST is every interface, so IDP_ISSUER has no default: give it at run time
+# (docker run -e IDP_ISSUER=https://id.example.com ...); compose sets it.
 ENV IDP_HOST=0.0.0.0 \
     IDP_PORT=8000 \
     IDP_KEYS_DIR=/app/keys \

@@ -8,39 +8,75 @@ import sys
 
 from pymongo.errors import PyMongoError
 from quart import Quart
+from quart.ctx import RequestContext
+from quart.globals import request_ctx
+from quart.typing import ResponseReturnValue
 
 from idp.clock import Clock, system_clock, to_datetime
-from idp.http import authorize, cors, csrf, errors, health, observability, pages, recovery, token, users, wellknown
+from idp.http import (
+    authorize, cors, csrf, early_answers, errors, health, logout, observability, pages, recovery, signup, token,
+    userinfo, users, wellknown,
+)
 from idp.http.context import attach
+from idp.http.asgi import put_in_front
+from idp.http.prepared import PreparedAnswers
 from idp.oauth import demo
 from idp.oauth.clients_file import sync_clients
 from idp.ops import logs, metrics
 from idp.settings import Settings
 from idp.store.migrations import migrate
-from idp.store.mongo import ensure_indexes
+from idp.store.budget import database_budget
+from idp.store.indexes import ensure_indexes
 from idp.wiring import Services, build_services
 
 log = logging.getLogger("idp")
+
+
+class IdentityProvider(Quart):
+    """Quart, with one database budget per request (idp.store.budget).
+
+    IDP_DB_TIMEOUT bounds what a request waits for MongoDB in all, every command and
+    pool checkout together, not each command. The body is read first, so a client slow
+    to send it does not spend the database's time.
+    """
+
+    db_timeout: float = 3.0
+
+    async def dispatch_request(self, request_context: RequestContext | None = None) -> ResponseReturnValue:
+        current = (request_context or request_ctx).request
+        if current.routing_exception is None:  # a 404 or 405 is answered without its body
+            await current.get_data(cache=True)
+        async with database_budget(self.db_timeout):
+            return await super().dispatch_request(request_context)
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock = system_clock) -> Quart:
     """Build the app; raises ConfigError (one line) when the configuration is unusable."""
     settings = settings or Settings.from_env()
     logs.configure_logging_once()  # plain `hypercorn 'idp.app:create_app()'` logs as `idp serve` does
-    app = Quart("idp", static_folder=None)  # idp.http.pages serves the stylesheet, operator's first
+    app = IdentityProvider("idp", static_folder=None)  # idp.http.pages serves the stylesheet, operator's first
+    app.db_timeout = settings.db_timeout
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["JSON_SORT_KEYS"] = False
     services = build_services(settings, clock)
     services.keyring.load()
     attach(app, services)
 
-    for blueprint in (wellknown.bp, health.bp, token.bp, users.bp, authorize.bp, recovery.bp):
+    for blueprint in (wellknown.bp, health.bp, token.bp, users.bp, authorize.bp, signup.bp, userinfo.bp,
+                      logout.bp, recovery.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     observability.install(app, settings.max_body_bytes)
     pages.install(app, settings)
     csrf.install(app, settings)
     cors.install(app, services.client_entries)
+    documents = wellknown.install(app, settings.issuer, services.scopes_supported, services.keyring)
+    # outermost: a prepared answer (a GET without a body) needs neither the app nor the
+    # wait for an unread body
+    put_in_front(app, early_answers.close_when_body_unread)
+    put_in_front(app, lambda inner: PreparedAnswers(
+        inner, {**documents.answers(), "/healthz": lambda: health.ALIVE},
+        observability.SECURITY_HEADERS, settings.trusted_proxies))
 
     @app.before_serving
     async def _start() -> None:
@@ -50,7 +86,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
         except PyMongoError as exc:
             # Start anyway, /readyz says 503, and keep trying: orchestrators often
             # start the app before the database answers.
-            log.error("database not ready at start (%s); retrying in the background", type(exc).__name__)
+            log.error("database not ready at start: %s did not answer (%s); retrying in the background",
+                      settings.mongo_hosts, type(exc).__name__)
             services.preparing = asyncio.create_task(_keep_preparing(services))
         if settings.metrics_address:
             _serve_metrics(services, settings.metrics_address)
@@ -59,16 +96,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
 
     @app.after_serving
     async def _stop() -> None:
-        if services.mail.sender is not None:
-            await services.mail.sender.stop()
         if services.metrics_server is not None:
             await asyncio.to_thread(services.metrics_server.shutdown)  # waits for its poll: not on the loop
             services.metrics_server.server_close()
         if services.preparing is not None:
             services.preparing.cancel()
-        services.bridge.shutdown()
-        services.hashing.shutdown()
-        services.mongo_client.close()
+        await services.close()  # the mail sender first: a message being sent goes again after its lease
 
     return app
 
@@ -104,7 +137,7 @@ async def _prepare_database(services: Services) -> None:
     before serving."""
     await ensure_indexes(services.db)
     await migrate(services.db)
-    await sync_clients(services.clients, services.client_entries, to_datetime(services.clock()))
+    await sync_clients(services.clients, services.consents, services.client_entries, to_datetime(services.clock()))
     services.database_prepared = True
 
 

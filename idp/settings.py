@@ -7,7 +7,9 @@ read the same list.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -28,14 +30,19 @@ def _variable(kind: type, meaning: str, default: Any = MISSING, *,
     return field(default=default, metadata=metadata)
 
 
+_MAY_BE_ZERO = frozenset({"refresh_reuse_grace"})
+"""Integer settings for which 0 means "off"; every other one must be positive."""
+
+
 def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
 class Settings:
-    issuer: str = _variable(str, "the iss of every token and the base of every URL in the metadata", "",
-                            shown="http://IDP_HOST:IDP_PORT")
+    issuer: str = _variable(str, "the iss of every token and the base of every URL in the metadata; "
+                            "required when IDP_HOST is 0.0.0.0 or ::", "",
+                            shown="http://IDP_HOST:IDP_PORT, or http://localhost:IDP_PORT on loopback")
     host: str = _variable(str, "where idp serve listens", "127.0.0.1")
     port: int = _variable(int, "where idp serve listens", 8000)
     mongo_uri: str = _variable(str, "mongodb:// or mongodb+srv:// URI; memory:// is development only",
@@ -49,6 +56,8 @@ class Settings:
     audience: str = _variable(str, "the aud of access tokens", "", shown="the issuer")
     access_token_ttl: int = _variable(int, "seconds", 900)
     refresh_token_ttl: int = _variable(int, "seconds, absolute from the login", 2_592_000)
+    refresh_reuse_grace: int = _variable(int, "seconds during which the refresh token rotated away last may be "
+                                         "presented again by its client (a lost answer); 0: never", 0)
     max_body_bytes: int = _variable(int, "larger request bodies get 413", 65_536)
     login_max_failures: int = _variable(int, "failed password checks per e-mail and client IP per window before 429",
                                         10)
@@ -86,8 +95,7 @@ class Settings:
         if not 0 < self.port < 65536:
             raise ConfigError("IDP_PORT must be between 1 and 65535")
         if not self.issuer:
-            host = f"[{self.host}]" if ":" in self.host else self.host
-            object.__setattr__(self, "issuer", f"http://{host}:{self.port}")
+            object.__setattr__(self, "issuer", self._default_issuer())
         _check_url("IDP_ISSUER", self.issuer)
         if not self.audience:
             object.__setattr__(self, "audience", self.issuer)
@@ -100,8 +108,22 @@ class Settings:
         _check_mail(self)
         self.metrics_address  # noqa: B018 (raises ConfigError for a malformed IDP_METRICS_ADDR)
         for f in fields(self):
-            if f.metadata["kind"] is int and getattr(self, f.name) < 1:
+            if f.name in _MAY_BE_ZERO:
+                if getattr(self, f.name) < 0:
+                    raise ConfigError(f"IDP_{f.name.upper()} must be 0 or a positive integer")
+            elif f.metadata["kind"] is int and getattr(self, f.name) < 1:
                 raise ConfigError(f"IDP_{f.name.upper()} must be a positive integer")
+
+    def _default_issuer(self) -> str:
+        """http://IDP_HOST:IDP_PORT; `localhost` for a loopback address, since browsers
+        give passkeys to a domain name only; none for a wildcard, which no client can use."""
+        if _is_wildcard(self.host):
+            raise ConfigError(f"IDP_HOST {self.host} listens on every interface: set IDP_ISSUER to the URL "
+                              "clients reach this server at (e.g. https://id.example.com)")
+        if _is_loopback(self.host):
+            return f"http://localhost:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def issuer_is_secure(self) -> bool:
@@ -128,6 +150,15 @@ class Settings:
         return host, int(port)
 
     @property
+    def mongo_hosts(self) -> str:
+        """The host(s) of IDP_MONGO_URI, for messages: never the user name or password."""
+        if self.in_memory:
+            return "memory://"
+        rest = self.mongo_uri.split("://", 1)[1]
+        authority = re.split(r"[/?]", rest, maxsplit=1)[0]
+        return authority.rpartition("@")[2] or "localhost"
+
+    @property
     def in_memory(self) -> bool:
         return self.mongo_uri.startswith("memory://")
 
@@ -144,14 +175,24 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
     @classmethod
+    def unknown_variables(cls, environ: Mapping[str, str] | None = None) -> list[str]:
+        """The IDP_* names in the environment that no setting reads: a typo would otherwise
+        run the default without a word. IDP_TEST_* belong to the test suite."""
+        env = os.environ if environ is None else environ
+        known = {f"IDP_{f.name.upper()}" for f in fields(cls)}
+        return sorted(name for name in env
+                      if name.startswith("IDP_") and name not in known and not name.startswith("IDP_TEST_"))
+
+    @classmethod
     def variables(cls) -> list[tuple[str, str, str]]:
         """(variable, default as said to a person, meaning) for every setting."""
         described = []
         for f in fields(cls):
             shown = f.metadata["shown"]
-            if shown is None:
-                default = f.default_factory() if f.default_factory is not MISSING else f.default
-                shown = str(default)
+            if shown is None and f.default is not MISSING:
+                shown = str(f.default)
+            elif shown is None and f.default_factory is not MISSING:
+                shown = str(f.default_factory())
             described.append((f"IDP_{f.name.upper()}", shown, f.metadata["meaning"]))
         return described
 
@@ -171,6 +212,22 @@ def _parse(name: str, kind: type, raw: str) -> object:
             raise ConfigError(f"IDP_{name.upper()} must be true or false, not {raw!r}")
         return _BOOLEANS[raw.strip().lower()]
     return raw.rstrip("/") if name == "issuer" else raw
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return host == ""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_url(variable: str, value: str) -> None:

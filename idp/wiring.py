@@ -13,25 +13,32 @@ from idp.accounts.recovery import Links, PasswordReset, Verification
 from idp.accounts.service import Accounts
 from idp.accounts.throttling import Throttle
 from idp.clock import Clock
+from idp.logins.access import AccessTokens
 from idp.logins.browser import BrowserSessions
+from idp.logins.codes import Codes
+from idp.logins.consents import Consents
+from idp.logins.interaction import Interactions
+from idp.logins.logins import Logins
+from idp.logins.refresh import Refresh
 from idp.mail.mail import Mail, build_mail
-from idp.logins.service import TokenService
 from idp.oauth import demo
 from idp.oauth.authlib.bridge import Bridge
-from idp.oauth.authlib.codes import Codes
+from idp.oauth.authlib.endpoints_async import OAuthEndpoints
 from idp.oauth.authlib.profile import id_token_profile
 from idp.oauth.authlib.server import OAuthServer
+from idp.oauth.authlib.tokens import AccessTokenGenerator, IdTokens
+from idp.oauth.clients import ClientRegistry
 from idp.oauth.clients_file import ClientEntry, client_registry, read_clients_file
-from idp.oauth.oidc import IdTokens
 from idp.oauth.protocol import SCOPES_UNDERSTOOD
-from idp.oauth.tokens import AccessTokenDecoder, AccessTokenGenerator
+from idp.oauth.tokens import AccessTokenDecoder
 from idp.ops.keys import KeyRing
 from idp.settings import Settings
 from idp.store.clients import ClientStore
 from idp.store.codes import CodeStore
 from idp.store.consents import ConsentStore
-from idp.store.logins import SessionStore
-from idp.store.mongo import Database, MongoClient, connect
+from idp.store.interactions import InteractionStore
+from idp.store.logins import LoginStore
+from idp.store.mongo import Database, MongoClient, close, connect
 from idp.store.outbox import OutboxStore
 from idp.store.recovery_tokens import RecoveryTokenStore
 from idp.store.throttle import ThrottleStore
@@ -46,20 +53,23 @@ class Services:
     db: Database
     mongo_client: MongoClient
     keyring: KeyRing
-    bridge: Bridge
     hashing: HashingPool
-    tokens: TokenService
-    oauth: OAuthServer
+    registry: ClientRegistry
+    logins: Logins
+    refresh: Refresh
+    access: AccessTokens
+    oauth: OAuthEndpoints
     accounts: Accounts
     users: UserStore
-    sessions: SessionStore
+    login_store: LoginStore
     clients: ClientStore
     client_entries: list[ClientEntry]
     clock: Clock
     password_check: PasswordCheck
     browser: BrowserSessions
     codes: Codes
-    consents: ConsentStore
+    consents: Consents
+    interactions: Interactions
     outbox: OutboxStore
     mail: Mail
     verification: Verification
@@ -67,6 +77,14 @@ class Services:
     database_prepared: bool = False
     metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
+
+    async def close(self) -> None:
+        """Stop the mail sender (if the app started it), the pools, and the database client."""
+        if self.mail.sender is not None:
+            await self.mail.sender.stop()
+        self.oauth.shutdown()
+        self.hashing.shutdown()
+        await close(self.mongo_client)
 
     @property
     def scopes_supported(self) -> list[str]:
@@ -80,47 +98,57 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     """Every service over one database connection, with no I/O yet: the key ring is
     loaded by the app (admin commands that never sign need no keys folder)."""
     entries = read_clients_file(settings.clients_file) if settings.clients_file else demo.clients(settings)
+    registry = client_registry(entries)
     keyring = KeyRing(settings.keys_dir, settings.access_token_ttl, clock)
     mongo_client, db = connect(settings.mongo_uri, settings.mongo_db, settings.db_timeout)
-    users, sessions = UserStore(db), SessionStore(db)
-    bridge, hashing = Bridge(settings.io_workers), HashingPool(settings.hash_workers)
+    users, login_store = UserStore(db), LoginStore(db)
+    hashing = HashingPool(settings.hash_workers)
     throttle = Throttle(ThrottleStore(db), settings, clock)
     # one IP may keep all but one hashing thread busy, never all of them
     password_check = PasswordCheck(users, throttle, hashing, max(1, settings.hash_workers - 1))
-    decoder = AccessTokenDecoder(settings.issuer, settings.audience, keyring)
-    tokens = TokenService(sessions, client_registry(entries), decoder, settings, clock)
-    generator = AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock)
-    browser = BrowserSessions(tokens, sessions)
-    codes = Codes(CodeStore(db), tokens, browser)
-    id_tokens = IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock, id_token_profile(users))
-    accounts = Accounts(users, sessions, throttle, password_check, hashing, clock)
+    logins = Logins(login_store, clock, refresh_ttl=settings.refresh_token_ttl,
+                    access_ttl=settings.access_token_ttl, max_per_user=settings.max_sessions_per_user)
+    refresh = Refresh(login_store, clock, grace_seconds=settings.refresh_reuse_grace)
+    access = AccessTokens(login_store, AccessTokenDecoder(settings.issuer, settings.audience, keyring),
+                          registry, clock)
+    browser = BrowserSessions(login_store, logins, clock)
+    codes = Codes(CodeStore(db), logins, browser, clock)
+    consents = Consents(ConsentStore(db), clock)
+    accounts = Accounts(users, login_store, throttle, password_check, hashing, clock, consents)
     outbox = OutboxStore(db)
     mail = build_mail(settings, outbox, clock)
     links = Links(RecoveryTokenStore(db), settings.issuer, clock)
     verification = Verification(users, links, mail, throttle, settings)
     accounts.verify_with(verification)
-    oauth = OAuthServer(tokens, password_check, generator, codes, id_tokens)
-    if settings.require_verified_email:
-        oauth.may_sign_in = verification.may_sign_in
+    oauth = OAuthServer(
+        registry=registry, logins=logins, refresh=refresh, access=access, codes=codes,
+        password_check=password_check,
+        generator=AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock),
+        id_tokens=IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock, id_token_profile(users)),
+        issuer=settings.issuer, clock=clock, verification=verification,
+    )
     return Services(
         settings=settings,
         db=db,
         mongo_client=mongo_client,
         keyring=keyring,
-        bridge=bridge,
         hashing=hashing,
-        tokens=tokens,
-        oauth=oauth,
+        registry=registry,
+        logins=logins,
+        refresh=refresh,
+        access=access,
+        oauth=OAuthEndpoints(oauth, Bridge(settings.io_workers)),
         accounts=accounts,
         users=users,
-        sessions=sessions,
+        login_store=login_store,
         clients=ClientStore(db),
         client_entries=entries,
         clock=clock,
         password_check=password_check,
         browser=browser,
         codes=codes,
-        consents=ConsentStore(db),
+        consents=consents,
+        interactions=Interactions(InteractionStore(db), logins.now),
         outbox=outbox,
         mail=mail,
         verification=verification,

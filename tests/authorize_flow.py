@@ -34,7 +34,7 @@ MINE = {"client_id": "mine", "client_secret": None, "token_endpoint_auth_method"
         "redirect_uris": ["https://mine.example.com/callback"]}
 BROWSER_CLIENTS = [WEBAPP, SPA, NATIVE, MINE]
 CLIENTS_BY_ID = {c["client_id"]: c for c in BROWSER_CLIENTS}
-ISSUER = "http://127.0.0.1:8000"
+ISSUER = "http://localhost:8000"
 
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]*)" value="([^"]*)">')
 _ACTION = re.compile(r'<form method="post" action="([^"]*)"')
@@ -72,15 +72,28 @@ async def page_form(response: Any) -> tuple[str, dict[str, str]]:
     return html.unescape(action[1]), {html.unescape(k): html.unescape(v) for k, v in _HIDDEN.findall(text)}
 
 
-async def submit(client: TestClientProtocol, page: Any, **fields: str) -> Any:
-    """Post the page's form as a browser would: its hidden fields plus what the person typed."""
+async def follow(client: TestClientProtocol, response: Any, **get: Any) -> Any:
+    """Follow this server's own redirects as a browser does (a form's 303 to the page
+    that shows the next step); stop at a redirect to an app, or at a page."""
+    while response.status_code in (302, 303) and response.headers["Location"].startswith("/"):
+        response = await client.get(response.headers["Location"], **get)
+    return response
+
+
+async def submit(client: TestClientProtocol, page: Any, follow_redirects: bool = True, **fields: str) -> Any:
+    """Post the page's form as a browser would: its hidden fields plus what the person typed;
+    every form is answered with a 303, which is followed unless told not to."""
     action, hidden = await page_form(page)
-    return await post_form(client, action, {**hidden, **fields})
+    response = await post_form(client, action, {**hidden, **fields})
+    if follow_redirects:
+        assert response.status_code in (303, 400, 403), response.status_code
+        return await follow(client, response)
+    return response
 
 
 def answer(response: Any) -> dict[str, str]:
-    """The query of the redirect to the app."""
-    assert response.status_code == 302, response.status_code
+    """The query of the redirect to the app (302 from a GET, 303 from a form)."""
+    assert response.status_code in (302, 303), response.status_code
     return {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
 
 

@@ -42,7 +42,7 @@ CLIENTS = [
      "grant_types": ["password", "refresh_token", "client_credentials"], "scope": "account read"},
     {"client_id": "service", "client_secret": "service-secret-0123456789",
      "token_endpoint_auth_method": "client_secret_basic",
-     "grant_types": ["client_credentials"], "scope": "read"},
+     "grant_types": ["client_credentials"], "scope": "read", "introspection": True},
 ]
 SECRETS = {c["client_id"]: c["client_secret"] for c in CLIENTS}
 

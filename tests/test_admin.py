@@ -18,12 +18,11 @@ from quart.typing import TestClientProtocol as Client
 
 from idp.cli import admin as admin_cli, main as cli
 from idp.accounts.admin import Admin, AdminRefusal
-from idp.oauth.authlib.models import AuthenticatedUser
-from idp.logins.service import CredentialsChanged
-from idp.oauth.tokens import new_refresh_token
+from idp.logins.logins import CredentialsChanged
+from idp.logins.refresh import new_refresh_token
 from idp.settings import Settings
 from idp.wiring import Services, build_services
-from idp.store.logins import SessionStore
+from idp.store.logins import LoginStore
 from idp.store.users import UserStore
 from tests.conftest import TEST_MONGO_URI, ManualClock
 from tests.helpers import PASSWORD, login, me_status, password_grant, refresh, register
@@ -112,10 +111,11 @@ async def test_a_login_in_flight_when_the_lock_lands_ends_itself(app: Quart, adm
     before = await UserStore(services.db).credentials("ann@example.com")
     assert before is not None
     await admin.lock(ann["id"])
-    in_flight = AuthenticatedUser(ann["id"], uuid.uuid4().hex, before.stamp)  # its password check passed
-    with pytest.raises(CredentialsChanged):
-        await services.tokens.start_session(in_flight, "web", "account", new_refresh_token(in_flight))
-    assert await SessionStore(services.db).get(in_flight.sid, datetime.now(UTC)) is None
+    sid = uuid.uuid4().hex
+    in_flight = services.logins.new(sid, ann["id"], "web", "account", new_refresh_token(sid).split(".")[1])
+    with pytest.raises(CredentialsChanged):  # its password check passed before the lock
+        await services.logins.start(in_flight, before.stamp)
+    assert await LoginStore(services.db).get(sid, datetime.now(UTC)) is None
 
 
 async def test_logout_ends_every_login_and_leaves_the_account_usable(
@@ -170,9 +170,10 @@ def idp(app: Quart, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
             return build_services(services.settings, services.clock)
     else:  # an in-memory database is only reachable through its client object
         def open_services(settings: Settings) -> Services:
-            # the app's pools and client stay open for the rest of the test
+            # the app's pools, client and mail sender stay open for the rest of the test
             keep_open = SimpleNamespace(close=lambda: None, shutdown=lambda: None)
-            return replace(services, mongo_client=keep_open, bridge=keep_open, hashing=keep_open)
+            queue_only = SimpleNamespace(sender=None)
+            return replace(services, mongo_client=keep_open, oauth=keep_open, hashing=keep_open, mail=queue_only)
     monkeypatch.setattr(admin_cli, "open_services", open_services)
     monkeypatch.setattr(cli, "configure_logging", lambda level: None)  # keep pytest's handlers
 

@@ -122,7 +122,7 @@ async def test_an_access_token_revoked_alone_is_a_logout_of_that_token(
 
 async def test_a_client_removed_from_the_file_is_an_audit_event(app: Quart, caplog: pytest.LogCaptureFixture) -> None:
     services = app.extensions["idp"]
-    await sync_clients(ClientStore(services.db), services.client_entries[1:], datetime.now(timezone.utc))
+    await sync_clients(ClientStore(services.db), services.consents, services.client_entries[1:], datetime.now(timezone.utc))
     events = _events(caplog)
     line = _only(events, "client.removed")
     assert line["client_id"] == "web" and line["level"] == "warning"

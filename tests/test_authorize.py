@@ -12,7 +12,7 @@ import pytest
 from quart.typing import TestClientProtocol as Client
 
 from tests.authorize_flow import (
-    BROWSER_CLIENTS, ISSUER, answer, at_hash, authorize_params, authorize_url, page_form, pkce, redeem,
+    BROWSER_CLIENTS, ISSUER, answer, at_hash, authorize_params, authorize_url, follow, page_form, pkce, redeem,
     sign_in, submit, tokens_for, verify_id_token,
 )
 from tests.conftest import CLIENTS, ManualClock
@@ -211,7 +211,8 @@ async def test_pages_refuse_framing(client: Client) -> None:
 
 async def test_the_session_cookie(client: Client, ann: dict) -> None:
     page = await client.get(authorize_url(authorize_params("mine")))
-    response = await submit(client, page, email="ann@example.com", password=PASSWORD)
+    response = await submit(client, page, False, email="ann@example.com", password=PASSWORD)
+    assert response.status_code == 303
     cookie = next(v for k, v in response.headers.items() if k.lower() == "set-cookie" and "idp-session=" in v)
     attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")}
     assert {"httponly", "path"} <= attributes and "samesite=lax" in cookie.lower() and "secure" not in attributes
@@ -220,10 +221,11 @@ async def test_the_session_cookie(client: Client, ann: dict) -> None:
 @pytest.mark.parametrize("settings_overrides", [{"issuer": "https://id.example.com"}])
 async def test_the_session_cookie_is_secure_under_https(client: Client, ann: dict) -> None:
     page = await client.get(authorize_url(authorize_params("mine")), scheme="https")
-    response = await submit(client, page, email="ann@example.com", password=PASSWORD)
+    response = await submit(client, page, False, email="ann@example.com", password=PASSWORD)
+    assert response.status_code == 303
     cookie = next(v for k, v in response.headers.items() if k.lower() == "set-cookie" and "idp-session=" in v)
     assert cookie.startswith("__Host-idp-session=") and "Secure" in cookie
-    assert answer(response)["iss"] == "https://id.example.com"
+    assert answer(await follow(client, response, scheme="https"))["iss"] == "https://id.example.com"
 
 
 async def test_a_password_change_elsewhere_ends_the_browser_session(client: Client, ann: dict) -> None:
@@ -239,7 +241,8 @@ async def test_a_password_change_elsewhere_ends_the_browser_session(client: Clie
 
 async def test_the_cookie_is_no_refresh_token(client: Client, ann: dict) -> None:
     page = await client.get(authorize_url(authorize_params("mine")))
-    response = await submit(client, page, email="ann@example.com", password=PASSWORD)
+    response = await submit(client, page, False, email="ann@example.com", password=PASSWORD)
+    assert response.status_code == 303
     cookie = next(v for k, v in response.headers.items() if k.lower() == "set-cookie" and "idp-session=" in v)
     value = cookie.split(";")[0].split("=", 1)[1]
     for client_id in ("web", "mine"):
@@ -394,6 +397,11 @@ async def test_sign_up_from_the_login_page(client: Client) -> None:
     done = await submit(client, bad, name="Bo", email="bo@example.com", password=PASSWORD)
     query = answer(done)
     assert query["state"] == params["state"] and "code" in query
+    # the finished interaction's sign-up page is gone: start again from the app
+    gone = await client.get(signup_url)
+    assert gone.status_code == 400 and "start again" in await gone.get_data(as_text=True)
+    text = await (await client.get(authorize_url(authorize_params("mine", prompt="login")))).get_data(as_text=True)
+    signup_url = html.unescape(re.search(r'href="(/oauth/signup\?[^"]*)"', text)[1])
     taken = await submit(client, await client.get(signup_url), name="Bo", email="bo@example.com", password=PASSWORD)
     assert taken.status_code == 409
 

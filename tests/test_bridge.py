@@ -72,10 +72,10 @@ async def test_a_hook_that_hangs_times_out_instead_of_hanging_the_request() -> N
 async def test_an_exception_in_a_hook_becomes_a_clean_json_500(app: Quart, client: Client) -> None:
     await register(client)
 
-    async def broken(*args: object) -> None:
+    def broken(*args: object) -> None:
         raise RuntimeError("database exploded")
 
-    app.extensions["idp"].tokens.client = broken
+    app.extensions["idp"].registry.get = broken
     response = await password_grant(client)
     assert response.status_code == 500
     body = await response.get_json()
@@ -84,14 +84,14 @@ async def test_an_exception_in_a_hook_becomes_a_clean_json_500(app: Quart, clien
 
 
 async def test_the_app_still_serves_after_a_failing_hook(app: Quart, client: Client) -> None:
-    tokens = app.extensions["idp"].tokens
-    original = tokens.client
+    registry = app.extensions["idp"].registry
+    original = registry.get
 
-    async def broken(*args: object) -> None:
+    def broken(*args: object) -> None:
         raise RuntimeError("transient")
 
     form = {"grant_type": "client_credentials", "client_id": "poster", "client_secret": "poster-secret-0123456789"}
-    tokens.client = broken
+    registry.get = broken
     assert (await post_form(client, "/oauth/token", form)).status_code == 500
-    tokens.client = original
+    registry.get = original
     assert (await post_form(client, "/oauth/token", form)).status_code == 200

@@ -1,10 +1,9 @@
 """The hosted pages in a real browser, without JavaScript: keyboard use, CSRF, the CSP that
-lets a form's answer reach the app, refusal to be framed; and the README's screenshots."""
+lets a form's answer reach the app, refusal to be framed, and a phone-width layout."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from tests.browser import OtherOrigin, browser_page, chromium, other_origin, ser
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 
 
@@ -79,17 +77,16 @@ def test_pages_refuse_to_be_framed(browser_page: Any, base: str, other_origin: s
 
 
 @pytest.mark.parametrize("name, path, viewport", [
-    # login.png and consent.png come from the real flow (test_browser_sign_in.py)
     ("login-phone", "/_test/login?email=ann@example.com&error=The+e-mail+or+password+is+not+right.", PHONE),
     ("consent-phone", "/_test/consent", PHONE),
 ])
-def test_screenshots(browser_page: Any, base: str, name: str, path: str, viewport: dict[str, int] | None) -> None:
-    """The pictures in the README, taken by the browser as a person would see the pages."""
+def test_pages_fit_a_phone(browser_page: Any, base: str, name: str, path: str, viewport: dict[str, int] | None) -> None:
+    """Styled, and no sideways scrolling at phone width. (The README's pictures come from
+    scripts/screenshots, which drives a real `idp serve`, not these test-only routes.)"""
     page = browser_page
     if viewport:
         page.set_viewport_size(viewport)
     page.goto(f"{base}{path}")
     assert page.evaluate("getComputedStyle(document.querySelector('main')).borderRadius") == "12px"  # styled
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+

@@ -22,17 +22,26 @@ from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 APP_ID = "photos"
+APP_NAME = "Holiday Photos"
+SECRET = "photos-secret-0123456789"
+NATIVE_ID = "photos-desktop"
 
 
 @pytest.fixture
 def clients_file(tmp_path: Path, other_origin: str) -> Path:
     path = tmp_path / "clients.json"
     path.write_text(json.dumps([*CLIENTS, {
-        "client_id": APP_ID, "client_secret": None, "token_endpoint_auth_method": "none",
+        # a web app with a back end: a public client on loopback would be a native app,
+        # which is asked every time
+        "client_id": APP_ID, "client_secret": SECRET, "token_endpoint_auth_method": "client_secret_post",
         "grant_types": ["authorization_code", "refresh_token"], "scope": "openid profile email",
         "redirect_uris": [f"{other_origin}/callback"], "post_logout_redirect_uris": [f"{other_origin}/bye"],
+        "client_name": APP_NAME,
+    }, {
+        "client_id": NATIVE_ID, "client_secret": None, "token_endpoint_auth_method": "none", "first_party": True,
+        "grant_types": ["authorization_code"], "scope": "openid profile email",
+        "redirect_uris": [f"{other_origin.rsplit(':', 1)[0]}/callback"],
     }]))
     return path
 
@@ -63,7 +72,7 @@ class Rp:
 
     def redeem(self, code: str) -> dict[str, Any]:
         response = httpx.post(f"{self.base}/oauth/token", data={
-            "grant_type": "authorization_code", "code": code, "client_id": APP_ID,
+            "grant_type": "authorization_code", "code": code, "client_id": APP_ID, "client_secret": SECRET,
             "redirect_uri": f"{self.origin}/callback", "code_verifier": self.verifier})
         assert response.status_code == 200, response.text
         return response.json()
@@ -92,10 +101,8 @@ def test_sign_in_consent_code_tokens_userinfo(browser_page: Any, rp: Rp) -> None
     page = browser_page
     page.goto(rp.url())
     assert page.get_by_role("heading").inner_text() == "Sign in"
-    page.screenshot(path=str(SCREENSHOTS / "login.png"), full_page=True)
     _sign_in(page)
-    assert page.get_by_role("heading").inner_text() == f"Allow {APP_ID}?"
-    page.screenshot(path=str(SCREENSHOTS / "consent.png"), full_page=True)
+    assert page.get_by_role("heading").inner_text() == f"Allow {APP_NAME}?"
     page.get_by_role("button", name="Allow").click()
     answer = rp.answer(page)
     issuer = httpx.get(f"{rp.base}/.well-known/openid-configuration").json()["issuer"]
@@ -155,7 +162,8 @@ def test_logout_through_the_end_session_endpoint(browser_page: Any, rp: Rp) -> N
     page.goto(rp.url(prompt="none"))
     assert rp.answer(page)["error"] == "login_required"
     refreshed = httpx.post(f"{rp.base}/oauth/token", data={
-        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": APP_ID})
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": APP_ID,
+        "client_secret": SECRET})
     assert refreshed.status_code == 400
 
 
@@ -183,3 +191,26 @@ def test_the_session_cookie_ends_when_the_password_changes_elsewhere(browser_pag
     assert changed.status_code == 200
     page.goto(rp.url())
     assert page.get_by_role("heading").inner_text() == "Sign in"
+
+
+def test_a_native_app_on_loopback_is_asked_every_time(browser_page: Any, rp: Rp) -> None:
+    """A public client on a loopback port, first party: still a page to answer, every
+    time; its port is whatever it listens on."""
+    page = browser_page
+    _sign_in_and_allow(page, rp)
+    for state in ("n-1", "n-2"):
+        page.goto(rp.url(client_id=NATIVE_ID, state=state))
+        assert page.get_by_role("heading").inner_text() == f"Allow {NATIVE_ID}?"
+        page.get_by_role("button", name="Allow").click()
+        assert rp.answer(page)["state"] == state
+
+
+def test_back_after_consent_never_resubmits(browser_page: Any, rp: Rp) -> None:
+    """Every form is answered with a redirect: going Back lands on a page (the finished
+    sign-in says to start again), never on "Confirm Form Resubmission"."""
+    page = browser_page
+    _sign_in_and_allow(page, rp)
+    page.go_back()
+    assert page.get_by_role("heading").inner_text() in ("This sign-in page has expired", "Sign in")
+    page.reload()
+    assert page.get_by_role("heading").inner_text() in ("This sign-in page has expired", "Sign in")

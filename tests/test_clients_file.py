@@ -11,7 +11,8 @@ from quart import Quart
 
 import idp.wiring
 from idp.app import create_app
-from idp.settings import Settings
+from idp.oauth.clients_file import read_clients_file
+from idp.settings import ConfigError, Settings
 from tests.conftest import CLIENTS, TEST_MONGO_URI, ManualClock
 from tests.helpers import basic, bearer, introspect, login, post_form, refresh
 
@@ -24,7 +25,9 @@ async def test_a_client_removed_from_the_file_and_its_tokens_stop_working(
     service_token = await (await post_form(client, "/oauth/token", {"grant_type": "client_credentials"},
                                            basic("service"))).get_json()
     smaller = tmp_path / "smaller.json"
-    smaller.write_text(json.dumps([c for c in CLIENTS if c["client_id"] not in ("web", "service")]))
+    # backend may introspect other clients' access tokens: only the removal makes them inactive
+    smaller.write_text(json.dumps([{**c, "introspection": True} if c["client_id"] == "backend" else c
+                                   for c in CLIENTS if c["client_id"] not in ("web", "service")]))
     services = app.extensions["idp"]
     if not TEST_MONGO_URI:  # in memory, the restarted server must see the same in-process store
         monkeypatch.setattr(idp.wiring, "connect", lambda *args: (_Unclosed(services.mongo_client), services.db))
@@ -36,7 +39,7 @@ async def test_a_client_removed_from_the_file_and_its_tokens_stop_working(
             assert response.status_code == 401
             assert (await response.get_json())["error"] == "invalid_client"
             assert (await after.get("/users/me", headers=bearer(web["access_token"]))).status_code == 401
-            for token in (web["access_token"], web["refresh_token"], service_token["access_token"]):
+            for token in (web["access_token"], service_token["access_token"]):
                 assert await introspect(after, token, client_id="backend") == {"active": False}
             metadata = await (await after.get("/.well-known/oauth-authorization-server")).get_json()
             stored = {doc["_id"]: doc["in_file"] async for doc in services.db["clients"].find()}
@@ -54,3 +57,21 @@ class _Unclosed:
 
     def close(self) -> None:
         pass
+
+
+def test_every_secret_of_the_example_file_stops_the_start_naming_its_client(tmp_path: Path) -> None:
+    """Whatever the client is called: the secret itself is public."""
+    example = json.loads((Path(__file__).resolve().parent.parent / "clients.example.json").read_text())
+    confidential = [entry for entry in example if entry.get("client_secret")]
+    assert len(confidential) >= 3
+    for entry in confidential:
+        renamed = {**entry, "client_id": f"mine-{entry['client_id']}"}
+        path = tmp_path / "clients.json"
+        path.write_text(json.dumps([renamed]))
+        with pytest.raises(ConfigError) as error:
+            read_clients_file(path)
+        message = str(error.value)
+        assert "\n" not in message and f"'mine-{entry['client_id']}'" in message
+        assert "clients.example.json" in message and entry["client_secret"] not in message
+        path.write_text(json.dumps([{**renamed, "client_secret": entry["client_secret"] + "-changed"}]))
+        assert [e.client_id for e in read_clients_file(path)] == [renamed["client_id"]]

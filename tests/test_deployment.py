@@ -32,12 +32,28 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PYTHONS = {"3.11", "3.12", "3.13"}  # what the README promises
 
 
+_SET_PASSWORD = {"MONGO_INITDB_ROOT_PASSWORD": "0123abcd"}
+
+
+class ComposeRefuses(Exception):
+    """A `${NAME:?message}` variable is unset: compose stops with the message."""
+
+
 def _compose(env: dict[str, str] | None = None) -> dict[str, Any]:
-    """docker-compose.yml as compose reads it, `${NAME:-default}` filled from env."""
-    env = env or {}
-    text = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m[1], m[2]),
-                  (ROOT / "docker-compose.yml").read_text())
-    assert "${" not in text, "a variable without a default: compose would refuse to start"
+    """docker-compose.yml as compose reads it, `${NAME:-default}` filled from env, and
+    `${NAME:?message}` required (ComposeRefuses when env lacks it)."""
+    env = _SET_PASSWORD if env is None else env
+
+    def fill(match: re.Match[str]) -> str:
+        name, kind, rest = match[1], match[2], match[3]
+        if env.get(name):
+            return env[name]
+        if kind == "?":
+            raise ComposeRefuses(rest)
+        return rest
+
+    text = re.sub(r"\$\{(\w+):([-?])([^}]*)\}", fill, (ROOT / "docker-compose.yml").read_text())
+    assert "${" not in text, "a variable compose cannot fill"
     return yaml.safe_load(text)
 
 
@@ -67,7 +83,19 @@ def test_compose_mongo_has_credentials_and_the_app_logs_in_with_them() -> None:
 
     defaults = _compose()["services"]["mongo"]["environment"]
     assert defaults["MONGO_INITDB_ROOT_USERNAME"]
-    assert "change-me" in defaults["MONGO_INITDB_ROOT_PASSWORD"]  # plainly a placeholder
+
+
+def test_compose_refuses_to_start_without_a_mongodb_password() -> None:
+    """No known fallback password: a missing .env stops compose with what to do."""
+    with pytest.raises(ComposeRefuses, match="MONGO_INITDB_ROOT_PASSWORD"):
+        _compose({})
+
+
+def test_compose_publishes_metrics_on_no_host_interface() -> None:
+    idp = _compose()["services"]["idp"]
+    metrics_port = idp["environment"]["IDP_METRICS_ADDR"].rsplit(":", 1)[1]
+    assert not any(str(p).split(":")[-1].split("/")[0] == metrics_port for p in idp.get("ports", []))
+    assert all(str(p).startswith("127.0.0.1:") for p in idp.get("ports", []))
 
 
 def _dockerfile_instructions() -> list[str]:

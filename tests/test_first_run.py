@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from pathlib import Path
 from typing import Any
@@ -48,5 +49,13 @@ def test_never_on_a_real_database_nor_beside_a_clients_file(tmp_path: Path) -> N
                      Settings(mongo_uri="memory://", keys_dir=tmp_path / "keys", clients_file=clients_file)):
         services = create_app(settings).extensions["idp"]
         assert services.client_entries == []
-        services.bridge.shutdown()
-        services.mongo_client.close()
+        asyncio.run(services.close())
+
+
+@pytest.mark.parametrize("settings_overrides", [{"clients_file": None, "mongo_uri": "memory://",
+                                                 "issuer": "http://127.0.0.1:8123", "self_registration": "closed"}])
+async def test_closed_registration_prints_no_command_that_cannot_work(
+        capsys: pytest.CaptureFixture[str], client: Client) -> None:
+    printed = capsys.readouterr().err
+    assert "FIRST RUN" in printed and "IDP_SELF_REGISTRATION is closed" in printed
+    assert "curl" not in printed and "Register a user" not in printed

@@ -130,3 +130,14 @@ def test_hashing_is_a_plain_function_for_command_line_tools() -> None:
     stored = passwords.hash_password("correct horse")
     assert passwords.verify_password(stored, "correct horse")
     assert not passwords.verify_password(stored, "wrong horse")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"hash_workers": 1, "db_timeout": 1}])
+async def test_waiting_for_a_hash_does_not_spend_the_database_budget(
+        client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IDP_DB_TIMEOUT bounds the waits for MongoDB: a login queued behind other hashes for
+    longer than that is still answered, not 503."""
+    await register(client)
+    monkeypatch.setattr(passwords, "_hasher", SlowHasher(0.5))
+    statuses = [r.status_code for r in await asyncio.gather(*(password_grant(client) for _ in range(4)))]
+    assert statuses == [200] * 4  # the last waited about 2 s for its hash

@@ -241,7 +241,7 @@ def _hs256(header: dict, claims: dict, secret: bytes) -> str:
 
 def _claims(sub: str, **extra: Any) -> dict[str, Any]:
     now = int(time.time())
-    return {"iss": "http://127.0.0.1:8000", "aud": "http://127.0.0.1:8000", "sub": sub, "client_id": "web",
+    return {"iss": "http://localhost:8000", "aud": "http://localhost:8000", "sub": sub, "client_id": "web",
             "scope": "account", "iat": now, "exp": now + 600, "jti": "j" + str(now), **extra}
 
 

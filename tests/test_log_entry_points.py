@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -22,8 +23,9 @@ def test_plain_hypercorn_with_two_workers_writes_json_and_access_logs(tmp_path: 
     KeyRing(tmp_path / "keys", 900).load()  # the first key, made once (`idp serve` does it in its parent)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update({"IDP_KEYS_DIR": str(tmp_path / "keys"), "IDP_DB_TIMEOUT": "1", "IDP_TRUSTED_PROXIES": "127.0.0.1",
-                "IDP_MONGO_URI": f"mongodb://127.0.0.1:{free_port()}/"})  # no database needed
+    database_port = free_port()
+    env.update({"IDP_KEYS_DIR": str(tmp_path / "keys"), "IDP_DB_TIMEOUT": "1", "IDP_TRUSTED_PROXIES": "127.0.0.1",  # no database needed
+                "IDP_MONGO_URI": f"mongodb://operator:s3cret-pw@127.0.0.1:{database_port}/?authSource=admin"})
     with open(tmp_path / "server.log", "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "hypercorn", "idp.app:create_app()", "--workers", "2", "--bind",
@@ -45,7 +47,10 @@ def test_plain_hypercorn_with_two_workers_writes_json_and_access_logs(tmp_path: 
     ours = [json.loads(line) for line in lines if line.startswith("{")]
     theirs = [line for line in lines if not line.startswith("{")]
     # both workers configured the JSON logs: each says, in JSON, that the database is not there
-    assert sum(entry["message"].startswith("database not ready") for entry in ours) == 2, lines
+    down = [entry["message"] for entry in ours if entry["message"].startswith("database not ready")]
+    assert len(down) == 2, lines
+    assert f"127.0.0.1:{database_port} did not answer" in down[0]  # where, never the password
+    assert not any("s3cret-pw" in line for line in lines)
     access = [entry for entry in ours if entry["logger"] == "idp.access" and entry.get("request_id") == "plain-1"]
     assert access and access[0]["path"] == "/healthz" and access[0]["status"] == 200
     # Hypercorn's own two start lines keep its format, printed once each, not twice
@@ -57,5 +62,5 @@ def test_the_factory_keeps_a_logging_set_up_already(tmp_path: Path) -> None:
     root = logging.getLogger()
     handlers = list(root.handlers)  # pytest's own
     assert handlers
-    create_app(Settings(keys_dir=tmp_path / "keys")).extensions["idp"].bridge.shutdown()
+    asyncio.run(create_app(Settings(keys_dir=tmp_path / "keys")).extensions["idp"].close())
     assert root.handlers == handlers

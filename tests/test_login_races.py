@@ -11,27 +11,36 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from idp.store.logins import SessionStore
+from idp.store.logins import LoginStore
 from tests.helpers import PASSWORD, bearer, introspect, me_status, password_grant, refresh
 
 NEW_PASSWORD = "a brand new passphrase"
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    # fourteen logins at once from one address, all counted before their hashes are
+    # checked one at a time: the throttle would refuse the change in their midst, and the
+    # race with the change is what these tests are about, not the throttle
+    return {"login_max_failures": 1000}
+
+
 def hold_session_writes(monkeypatch: pytest.MonkeyPatch) -> tuple[asyncio.Event, asyncio.Event]:
     """Logins stop just before storing their session until `release` is set."""
     entered, release = asyncio.Event(), asyncio.Event()
-    original = SessionStore.create
+    original = LoginStore.create
 
-    async def held(self: SessionStore, session: object) -> None:
+    async def held(self: LoginStore, session: object) -> None:
         entered.set()
         await release.wait()
         await original(self, session)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(SessionStore, "create", held)
+    monkeypatch.setattr(LoginStore, "create", held)
     return entered, release
 
 

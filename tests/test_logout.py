@@ -11,8 +11,10 @@ from urllib.parse import urlencode
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from tests.authorize_flow import BROWSER_CLIENTS, authorize_params, authorize_url, submit, tokens_for
-from tests.conftest import CLIENTS
+from tests.authorize_flow import (
+    BROWSER_CLIENTS, answer, authorize_params, authorize_url, pkce, redeem, sign_in, submit, tokens_for,
+)
+from tests.conftest import CLIENTS, ManualClock
 from tests.helpers import bearer, login
 
 SIGNED_OUT = "https://app.example.com/signed-out"
@@ -124,3 +126,51 @@ async def test_browser_sign_in_and_logout_are_audit_events(client: Client, ann: 
     logged_out = [f for name, f in events if name == "logout" and f.get("ended") == "browser_session"]
     assert len(signed_in) == 1 and signed_in[0]["user_id"] == ann["id"]
     assert len(logged_out) == 1 and logged_out[0]["sid"] == signed_in[0]["sid"]
+    # the app's own login, which the hint named, is an event of its own
+    by_hint = [f for name, f in events if name == "logout" and f.get("via") == "id_token_hint"]
+    assert [(f["user_id"], f["client_id"], f["ended"]) for f in by_hint] == [(ann["id"], "webapp", "login")]
+
+
+# -- whose hint it is ----------------------------------------------------------------------------
+
+async def test_another_persons_hint_asks_first_and_ends_only_this_browser(app: object, client: Client,
+                                                                          ann: dict) -> None:
+    """Bob's ID token sent to Ann's browser: nothing ends by the GET; her confirmation
+    ends her browser session, and Bob's login stays."""
+    from tests.helpers import register
+
+    await register(client, "bob@example.com", name="Bob")
+    bobs_browser = app.test_client()  # type: ignore[attr-defined]
+    verifier, challenge = pkce()
+    code = answer(await sign_in(bobs_browser, authorize_params("webapp", challenge), email="bob@example.com"))["code"]
+    bob = await (await redeem(bobs_browser, code, verifier)).get_json()
+    anns = await tokens_for(client, "webapp")
+    page = await client.get("/oauth/logout?" + _query(id_token_hint=bob["id_token"],
+                                                      post_logout_redirect_uri=SIGNED_OUT, state="s"))
+    assert page.status_code == 200 and "Sign out?" in await page.get_data(as_text=True)
+    assert await _signed_in(client)
+    assert (await client.get("/oauth/userinfo", headers=bearer(bob["access_token"]))).status_code == 200
+    response = await submit(client, page, False)
+    assert response.status_code == 303 and response.headers["Location"] == f"{SIGNED_OUT}?state=s"
+    assert not await _signed_in(client)
+    assert (await client.get("/oauth/userinfo", headers=bearer(anns["access_token"]))).status_code == 401
+    assert (await client.get("/oauth/userinfo", headers=bearer(bob["access_token"]))).status_code == 200
+    assert await _signed_in(bobs_browser)
+
+
+async def test_an_expired_hint_asks_first(client: Client, ann: dict, clock: ManualClock) -> None:
+    webapp = await tokens_for(client, "webapp")
+    clock.advance(3600 * 2)
+    page = await client.get("/oauth/logout?" + _query(id_token_hint=webapp["id_token"]))
+    assert page.status_code == 200 and "Sign out?" in await page.get_data(as_text=True)
+    assert await _signed_in(client)
+
+
+async def test_a_hint_in_a_browser_nobody_signed_in_to_ends_nothing(app: object, client: Client, ann: dict) -> None:
+    webapp = await tokens_for(client, "webapp")
+    stranger = app.test_client()  # type: ignore[attr-defined]
+    page = await stranger.get("/oauth/logout?" + _query(id_token_hint=webapp["id_token"]))
+    assert page.status_code == 200 and "Sign out?" in await page.get_data(as_text=True)
+    await submit(stranger, page)
+    assert await _signed_in(client)
+    assert (await client.get("/oauth/userinfo", headers=bearer(webapp["access_token"]))).status_code == 200

@@ -68,11 +68,22 @@ async def test_the_stylesheet_is_served(client: Client) -> None:
     ("https://app.example.com/cb?x=1", "https://app.example.com"),
     ("https://App.Example.com:443/cb", "https://app.example.com"),
     ("http://127.0.0.1:8765/callback", "http://127.0.0.1:8765"),
-    ("http://[::1]:3000/cb", "http:"),
     ("com.example.app:/callback", "com.example.app:"),
 ])
 def test_a_form_may_redirect_to_the_app_it_answers(uri: str, source: str) -> None:
     assert f"form-action 'self' {source};" in page_csp([uri, uri])
+
+
+@pytest.mark.parametrize("uri", ["http://[::1]:3000/cb", "http://[::1]/cb", "https://[2001:db8::1]/cb"])
+def test_an_ipv6_literal_never_widens_form_action(uri: str) -> None:
+    """CSP cannot name an IPv6 host; naming the scheme (http:) would let the page's forms
+    post to any plain-http site, so the page names nothing more than itself."""
+    assert "form-action 'self';" in page_csp([uri])
+
+
+def test_a_logo_is_the_only_image_source_added() -> None:
+    csp = page_csp([], ["https://cdn.example.com/logo.png"])
+    assert "img-src 'self' https://cdn.example.com;" in csp and "default-src 'none'" in csp
 
 
 async def test_values_are_escaped(client: Client) -> None:

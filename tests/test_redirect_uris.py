@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from idp.oauth.clients_file import read_clients_file
-from idp.oauth.authlib.models import Client
+from idp.oauth.clients import Client
 from idp.settings import ConfigError
 
 

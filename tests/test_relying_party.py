@@ -40,9 +40,13 @@ async def _person_signs_in(base: str, url: str) -> str:
         assert registered.status_code == 201
         page = await person.get(url)
         action, hidden = await page_form(_Page(page))
-        page = await person.post(action, data={**hidden, "email": "ann@example.com", "password": PASSWORD})
+        posted = await person.post(action, data={**hidden, "email": "ann@example.com", "password": PASSWORD})
+        assert posted.status_code == 303  # every form is answered with a redirect to a page
+        page = await person.get(posted.headers["Location"])
         action, hidden = await page_form(_Page(page))
-        answer = await person.post(action, data={**hidden, "decision": "allow"})
+        posted = await person.post(action, data={**hidden, "decision": "allow"})
+        assert posted.status_code == 303
+        answer = await person.get(posted.headers["Location"])
         assert answer.status_code == 302, answer.text
         return answer.headers["Location"]
 

@@ -16,7 +16,7 @@ from idp.settings import ConfigError, Settings
 
 def test_defaults_follow_the_contract() -> None:
     settings = Settings.from_env({})
-    assert settings.issuer == "http://127.0.0.1:8000"
+    assert settings.issuer == "http://localhost:8000"  # passkeys need a domain name
     assert settings.audience == settings.issuer
     assert (settings.host, settings.port) == ("127.0.0.1", 8000)
     assert settings.mongo_uri == "memory://" and settings.mongo_db == "idp"
@@ -29,15 +29,28 @@ def test_defaults_follow_the_contract() -> None:
 
 
 @pytest.mark.parametrize("env, issuer", [
-    ({"IDP_PORT": "8600"}, "http://127.0.0.1:8600"),
-    ({"IDP_HOST": "0.0.0.0", "IDP_PORT": "9000"}, "http://0.0.0.0:9000"),
-    ({"IDP_HOST": "::1"}, "http://[::1]:8000"),
+    ({"IDP_PORT": "8600"}, "http://localhost:8600"),
+    ({"IDP_HOST": "127.0.0.2", "IDP_PORT": "9000"}, "http://localhost:9000"),
+    ({"IDP_HOST": "::1"}, "http://localhost:8000"),
+    ({"IDP_HOST": "localhost"}, "http://localhost:8000"),
+    ({"IDP_HOST": "10.1.2.3", "IDP_PORT": "9000"}, "http://10.1.2.3:9000"),
+    ({"IDP_HOST": "fd00::5"}, "http://[fd00::5]:8000"),
+    ({"IDP_HOST": "id.internal"}, "http://id.internal:8000"),
+    ({"IDP_HOST": "0.0.0.0", "IDP_ISSUER": "https://id.example.com"}, "https://id.example.com"),
     ({"IDP_PORT": "8600", "IDP_ISSUER": "https://id.example.com"}, "https://id.example.com"),
 ])
 def test_issuer_follows_host_and_port_unless_set(env: dict[str, str], issuer: str) -> None:
     settings = Settings.from_env(env)
     assert settings.issuer == issuer
     assert settings.audience == issuer
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "[::]"])
+def test_a_wildcard_host_without_an_issuer_stops_the_start_in_one_line(host: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"IDP_HOST": host})
+    message = str(error.value)
+    assert "\n" not in message and "IDP_ISSUER" in message and host in message
 
 
 def test_environment_overrides() -> None:
@@ -134,3 +147,13 @@ def test_keys_rotate_refuses_a_folder_without_a_ring_unless_told_to_create_one(t
     assert [key["state"] for key in listed["keys"]] == ["active", "next"]
     assert listed["keys"][1]["kid"] == lines[1].split()[2].rstrip(":")
     assert listed["keys"][0]["until"] == listed["keys"][1]["until"]
+
+
+@pytest.mark.parametrize("uri, hosts", [
+    ("mongodb://user:pa%40ss@db1:27017,db2:27018/idp?authSource=admin", "db1:27017,db2:27018"),
+    ("mongodb+srv://u:p@cluster0.example.net/?retryWrites=true", "cluster0.example.net"),
+    ("mongodb://db", "db"),
+    ("memory://", "memory://"),
+])
+def test_mongo_hosts_name_where_and_never_the_password(uri: str, hosts: str) -> None:
+    assert Settings(mongo_uri=uri).mongo_hosts == hosts

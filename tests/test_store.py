@@ -9,7 +9,7 @@ import pytest
 from quart import Quart
 
 from idp.store.migrations import migrate
-from idp.store.mongo import ensure_indexes
+from idp.store.indexes import ensure_indexes
 from idp.store.users import Credentials, EmailTaken, User, UserStore
 from idp.store.values import text
 from tests.helpers import PASSWORD, login, password_grant, refresh

@@ -194,3 +194,4 @@ async def test_one_address_cannot_take_every_hashing_thread(client: Client, monk
     slow.most_at_once = 0
     await asyncio.gather(*(guess(f"203.0.113.{10 + i}", i) for i in range(4)))
     assert slow.most_at_once == 2  # several addresses share both threads
+

@@ -14,7 +14,7 @@ from tests.helpers import (
     PASSWORD, basic, login, me_status, password_grant, post_form, verify_like_a_resource_server,
 )
 
-ISSUER = "http://127.0.0.1:8000"
+ISSUER = "http://localhost:8000"
 
 
 async def test_password_grant_for_a_public_client(client: Client, ann: dict) -> None:

@@ -202,7 +202,8 @@ async def test_password_change_ends_other_logins_and_keeps_this_one(client: Clie
     assert (await refresh(client, this["refresh_token"])).status_code == 200
     for ended in (other, confidential):
         assert await me_status(client, ended["access_token"]) == 401
-        assert await introspect(client, ended["refresh_token"]) == {"active": False}
+        assert await introspect(client, ended["access_token"]) == {"active": False}
+    assert await introspect(client, confidential["refresh_token"], client_id="backend") == {"active": False}
     assert (await refresh(client, other["refresh_token"])).status_code == 400
     assert (await password_grant(client)).status_code == 400
     assert (await password_grant(client, password=new_password)).status_code == 200

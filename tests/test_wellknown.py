@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ async def test_metadata_lists_every_endpoint(client: Client) -> None:
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     meta = await response.get_json()
-    issuer = "http://127.0.0.1:8000"
+    issuer = "http://localhost:8000"
     assert meta.keys() == METADATA_MEMBERS  # no registration_endpoint: that is RFC 7591, not offered
     assert meta["issuer"] == issuer
     assert meta["token_endpoint"] == f"{issuer}/oauth/token"
@@ -57,7 +58,7 @@ async def test_openid_configuration_has_every_member_oidc_discovery_requires(cli
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     doc = await response.get_json()
-    issuer = "http://127.0.0.1:8000"
+    issuer = "http://localhost:8000"
     required = {"issuer", "authorization_endpoint", "token_endpoint", "jwks_uri", "response_types_supported",
                 "subject_types_supported", "id_token_signing_alg_values_supported"}
     assert required <= doc.keys()
@@ -76,8 +77,8 @@ async def test_openid_configuration_has_every_member_oidc_discovery_requires(cli
 @pytest.mark.parametrize("settings_overrides", [{"port": 8600}])
 async def test_metadata_urls_follow_the_port_when_no_issuer_is_set(client: Client) -> None:
     meta = await (await client.get("/.well-known/oauth-authorization-server")).get_json()
-    assert meta["issuer"] == "http://127.0.0.1:8600"
-    assert meta["token_endpoint"] == "http://127.0.0.1:8600/oauth/token"
+    assert meta["issuer"] == "http://localhost:8600"
+    assert meta["token_endpoint"] == "http://localhost:8600/oauth/token"
 
 
 async def test_jwks_is_public_and_cacheable(client: Client) -> None:
@@ -219,3 +220,40 @@ async def test_the_server_logs_each_signing_key_it_starts_with(info_logs: pytest
     kid = app.extensions["idp"].keyring.active_kid
     messages = [r.getMessage() for r in info_logs.get_records("setup") if r.name == "idp.keys"]
     assert messages == [f"signing key {kid} picked up: active"]
+
+
+async def test_prepared_answers_carry_what_every_answer_carries(app: Quart, client: Client) -> None:
+    """JWKS, discovery and liveness are answered in front of the app (idp.http.prepared):
+    the same headers, a request id, the metrics and an access-log line as any answer."""
+    from prometheus_client import REGISTRY
+
+    reached_the_app: list[str] = []
+    behind = app.asgi_app._app  # type: ignore[attr-defined]
+
+    async def spy(scope: Any, receive: Any, send: Any) -> None:
+        reached_the_app.append(f"{scope['method']} {scope['path']}")
+        await behind(scope, receive, send)
+
+    app.asgi_app._app = spy  # type: ignore[attr-defined]
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("idp_http_requests_total",
+                                         {"route": "/.well-known/jwks.json", "method": "GET", "status": "200"}) or 0.0
+
+    before = counted()
+    response = await client.get("/.well-known/jwks.json")
+    assert response.status_code == 200 and (await response.get_json())["keys"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert response.headers["Cache-Control"].startswith("public, max-age=")
+    assert len(response.headers["X-Request-ID"]) >= 16
+    assert counted() - before == 1
+    head = await client.head("/healthz")
+    assert head.status_code == 200 and await head.get_data() == b""
+    for path in ("/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"):
+        assert (await client.get(path)).headers["Access-Control-Allow-Origin"] == "*"
+    assert reached_the_app == []
+    # any other method is the app's: a JSON 405 that names the allowed ones
+    refused = await client.post("/.well-known/jwks.json")
+    assert refused.status_code == 405 and "GET" in refused.headers["Allow"]
+    assert reached_the_app == ["POST /.well-known/jwks.json"]

@@ -7,7 +7,7 @@ Every refusal is an AdminRefusal whose message is one line an operator can act o
 Locking sets the `locked` flag of the credentials (PasswordCheck then answers as for a
 wrong password, so a lock is not an oracle) and changes the credentials stamp and the
 stamp of the user's list of logins, then ends every login: a login whose password check
-passed before the lock ends itself when it enrols (TokenService.start_session), and
+passed before the lock ends itself when it enrols (idp.logins.logins.Logins.start), and
 refresh stops with the logins.
 """
 
@@ -25,7 +25,7 @@ from idp.accounts.emails import InvalidEmail, normalise
 from idp.accounts.forms import InvalidForm, NewPasswordOnly, Registration, validate
 from idp.accounts.recovery import PasswordReset, Verification
 from idp.store.clients import ClientStore
-from idp.store.logins import SessionStore
+from idp.store.logins import LoginStore
 from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
 
 MAX_PAGE = 1000
@@ -61,11 +61,11 @@ class Page:
 
 
 class Admin:
-    def __init__(self, accounts: Accounts, users: UserStore, sessions: SessionStore, clients: ClientStore,
+    def __init__(self, accounts: Accounts, users: UserStore, logins: LoginStore, clients: ClientStore,
                  clock: Clock = system_clock) -> None:
         self._accounts = accounts
         self._users = users
-        self._sessions = sessions
+        self._logins = logins
         self._clients = clients
         self._clock = clock
 
@@ -85,7 +85,7 @@ class Admin:
 
     async def show(self, ref: str) -> Account:
         user, credentials = await self._find(ref)
-        return Account(user, credentials.locked, await self._sessions.count_of(user.user_id, self._now()))
+        return Account(user, credentials.locked, await self._logins.count_of(user.user_id, self._now()))
 
     async def _find(self, ref: str) -> tuple[User, Credentials]:
         """The user named by an id or an e-mail address (one with an @)."""
@@ -124,8 +124,8 @@ class Admin:
         user, credentials = await self._find(ref)
         stamp = new_stamp()
         await self._users.set_credentials(credentials.email_key, {"locked": True, "stamp": stamp})
-        await self._sessions.restamp(user.user_id, stamp, keep_sid=None)
-        ended = await self._sessions.end_all_of(user.user_id)
+        await self._logins.restamp(user.user_id, stamp, keep_sid=None)
+        ended = await self._logins.end_all_of(user.user_id)
         audit("account.locked", user_id=user.user_id, by="administrator")
         return Account(user, True), ended
 
@@ -137,7 +137,7 @@ class Admin:
     async def logout(self, ref: str) -> tuple[Account, int]:
         """End every login of the user; returns it and how many ended."""
         user, credentials = await self._find(ref)
-        ended = await self._sessions.end_all_of(user.user_id)
+        ended = await self._logins.end_all_of(user.user_id)
         audit("logout", user_id=user.user_id, ended="every_login", by="administrator")
         return Account(user, credentials.locked), ended
 
@@ -149,7 +149,7 @@ class Admin:
         except InvalidForm as exc:
             raise AdminRefusal(f"password {exc.fields.get('password', 'is not acceptable')}") from None
         user, credentials = await self._find(ref)
-        ended = await self._sessions.count_of(user.user_id, self._now())
+        ended = await self._logins.count_of(user.user_id, self._now())
         await self._accounts.set_password(credentials, form.password, by="administrator")
         return Account(user, credentials.locked), ended
 

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from idp.accounts import passwords
 from idp.ops import metrics
+from idp.store.budget import not_counted
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ class HashingPool:
     async def _run(self, func: Callable[..., T], *args: str | None) -> T:
         waiting = _Waiting()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, _timed, waiting, func, *args)
+            async with not_counted():  # waiting for a hash is not waiting for the database
+                return await asyncio.get_running_loop().run_in_executor(self._pool, _timed, waiting, func, *args)
         finally:
             waiting.over()  # a hash cancelled or refused before it started waits no more
 

@@ -11,6 +11,7 @@ from idp.accounts.hashing import HashingPool
 from idp.accounts.passwords import needs_rehash
 from idp.accounts.throttling import InFlight, SlowDown, Throttle
 from idp.ops.audit import audit
+from idp.store.budget import not_counted
 from idp.store.users import Credentials, UserStore
 
 
@@ -36,7 +37,8 @@ class PasswordCheck:
             raise
         credentials = await self._users.credentials(email_key)
         stored = credentials.password_hash if credentials and not credentials.locked else None
-        async with self._in_flight.slot(client_ip):
+        # waiting for a turn and for the hash is not waiting for the database
+        async with not_counted(), self._in_flight.slot(client_ip):
             matches = await self._hashing.verify(stored, password)
         if not matches:
             audit("login.failed", user_id=credentials and credentials.user_id, reason=_failure(credentials))

@@ -157,6 +157,11 @@ class Verification:
         user = await self._users.by_id(user_id)
         return user is not None and user.email_verified
 
+    async def require_verified(self, user_id: str) -> None:
+        """may_sign_in as a domain outcome: raises EmailNotVerified."""
+        if not await self.may_sign_in(user_id):
+            raise EmailNotVerified()
+
     async def _prepare(self, job: dict[str, Any]) -> Message | None:
         user = await self._users.by_id(str(job.get("user_id")))
         if user is None or user.email_key != job.get("email_key"):

@@ -1,11 +1,11 @@
 """The self-service rules: register, read, change and delete one's own account.
 
 What a change ends, and why:
-- a new password ends every other login of the user (their other sessions, with the
+- a new password ends every other login of the user (their other logins, with the
   refresh tokens and access tokens issued in them) and keeps the one that made the
   change: whoever knew the old password may be holding one of those logins. It also
   changes the credentials stamp first, so that a login still being made with the old
-  password ends itself (see TokenService.start_session);
+  password ends itself (see idp.logins.logins.Logins.start);
 - deleting the account closes the user's list of logins (logins in flight end
   themselves), ends every login, then forgets the credentials and the profile: a
   crash between two steps leaves nothing that can be used.
@@ -17,20 +17,18 @@ them to HTTP.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from idp.ops.audit import audit
 from idp.clock import Clock, to_datetime
 from idp.accounts.password_check import PasswordCheck
 from idp.accounts.emails import normalise
-from idp.accounts.hashing import HashingPool
 from idp.accounts.forms import ProfileChange, Registration
-from idp.store.logins import SessionStore
+from idp.accounts.hashing import HashingPool
+from idp.logins.consents import Consents
+from idp.store.logins import LoginStore
 from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
 from idp.accounts.throttling import Throttle
-
-if TYPE_CHECKING:
-    from idp.accounts.recovery import Verification
 
 __all__ = ["AccountError", "Accounts", "EmailTaken", "UserGone", "WrongPassword"]
 
@@ -47,27 +45,41 @@ class WrongPassword(AccountError):
     """The current password given to confirm a change is wrong."""
 
 
+class VerificationHooks(Protocol):
+    """What registration and an e-mail change ask of e-mail verification
+    (idp.accounts.recovery.Verification)."""
+
+    async def queue(self, user: User) -> None:
+        """A message asking to confirm the user's current address."""
+
+    async def email_changed(self, before: User, after: User) -> None:
+        """A link to the new address, a notice to the old one."""
+
+
 class Accounts:
     def __init__(
         self,
         users: UserStore,
-        sessions: SessionStore,
+        logins: LoginStore,
         throttle: Throttle,
         password_check: PasswordCheck,
         hashing: HashingPool,
         clock: Clock,
-        verification: Verification | None = None,
+        consents: Consents,
+        verification: VerificationHooks | None = None,
     ) -> None:
         self._users = users
-        self._sessions = sessions
+        self._logins = logins
         self._throttle = throttle
         self._password_check = password_check
         self._hashing = hashing
         self._clock = clock
+        self._consents = consents
         self._verification = verification
 
-    def verify_with(self, verification: Verification) -> None:
-        """Registration and e-mail changes queue their verification messages through it."""
+    def verify_with(self, verification: VerificationHooks) -> None:
+        """Registration and e-mail changes queue their verification messages through it
+        (it is built after the accounts: a completed reset sets a password through them)."""
         self._verification = verification
 
     async def register(self, form: Registration, client_ip: str) -> User:
@@ -84,11 +96,11 @@ class Accounts:
         user = User(str(uuid.uuid4()), form.name, email, email_key, now, now, verified)
         password_hash = await self._hashing.hash(form.password)
         credentials = Credentials(email_key, user.user_id, password_hash, new_stamp())
-        await self._sessions.open_list(user.user_id, credentials.stamp)
+        await self._logins.open_list(user.user_id, credentials.stamp)
         try:
             await self._users.create(user, credentials)
         except EmailTaken:
-            await self._sessions.close_list(user.user_id)
+            await self._logins.close_list(user.user_id)
             raise
         audit("account.created", user_id=user.user_id)
         if not verified and self._verification is not None:
@@ -136,8 +148,8 @@ class Accounts:
         elif form.password is not None:
             await self._users.set_credentials(email_key, {"password_hash": password_hash, "stamp": stamp})
         if form.password is not None:
-            await self._sessions.restamp(credentials.user_id, stamp, keep_sid=sid)
-            await self._sessions.end_all_of(credentials.user_id, keep_sid=sid)
+            await self._logins.restamp(credentials.user_id, stamp, keep_sid=sid)
+            await self._logins.end_all_of(credentials.user_id, keep_sid=sid)
             audit("password.changed", user_id=credentials.user_id, sid=sid)
         return profile
 
@@ -150,8 +162,8 @@ class Accounts:
         password_hash = await self._hashing.hash(password)
         stamp = new_stamp()
         await self._users.set_credentials(credentials.email_key, {"password_hash": password_hash, "stamp": stamp})
-        await self._sessions.restamp(credentials.user_id, stamp, keep_sid=None)
-        await self._sessions.end_all_of(credentials.user_id)
+        await self._logins.restamp(credentials.user_id, stamp, keep_sid=None)
+        await self._logins.end_all_of(credentials.user_id)
         audit(event, user_id=credentials.user_id, **audit_fields)
 
     async def delete(self, user_id: str, current_password: str, client_ip: str) -> None:
@@ -164,8 +176,9 @@ class Accounts:
         """Delete an account whose removal is already authorised (its password, or an
         administrator): close its list (logins in flight end themselves), end its
         logins, then forget the credentials and the profile."""
-        await self._sessions.close_list(user.user_id)
-        await self._sessions.end_all_of(user.user_id)
+        await self._logins.close_list(user.user_id)
+        await self._logins.end_all_of(user.user_id)
+        await self._consents.forget_user(user.user_id)
         await self._users.delete(user)
         audit("account.deleted", user_id=user.user_id)
 

@@ -85,7 +85,7 @@ def open_services(settings: Settings) -> Services:
 
 
 def admin_of(services: Services) -> Admin:
-    return Admin(services.accounts, services.users, services.sessions, services.clients, services.clock)
+    return Admin(services.accounts, services.users, services.login_store, services.clients, services.clock)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -103,16 +103,19 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         asks = args.command == "users" and args.users_command in ("add", "set-password")
         password = read_password() if asks else None
-        return asyncio.run(_run(args, admin_of(services), password, services))
+        return asyncio.run(_run_then_close(args, services, password))
     except AdminRefusal as exc:
         return _refuse(str(exc))
     except PyMongoError as exc:
         return _refuse(f"the database refused or did not answer ({type(exc).__name__}): check IDP_MONGO_URI "
                        "and that MongoDB is running")
+
+
+async def _run_then_close(args: argparse.Namespace, services: Services, password: str | None) -> int:
+    try:
+        return await _run(args, admin_of(services), password, services)
     finally:
-        services.bridge.shutdown()
-        services.hashing.shutdown()
-        services.mongo_client.close()
+        await services.close()
 
 
 def _keys(args: argparse.Namespace, settings: Settings) -> int:

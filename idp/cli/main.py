@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     configure_logging(logging.INFO)
+    unknown = Settings.unknown_variables()
+    if unknown:
+        logging.getLogger("idp").warning(
+            "unknown environment variable(s) %s: not a setting, ignored (a typo? `idp serve --help` lists them)",
+            ", ".join(unknown))
     try:
         settings = Settings.from_env()
         if args.command == "serve":

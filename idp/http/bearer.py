@@ -25,8 +25,7 @@ async def require_account_caller() -> Caller:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer":
         raise no_token()
-    tokens = services().tokens
-    claims = await tokens.live_access_claims(token.strip())
+    claims = await services().access.live_claims(token.strip())
     if claims is None:
         raise invalid_token()
     if ACCOUNT_SCOPE not in str(claims.get("scope", "")).split() or "sid" not in claims:

@@ -48,7 +48,12 @@ class Csrf:
         self.cookie_name = "__Host-idp-csrf" if secure else "idp-csrf"
 
     def token_for(self, cookie_value: str) -> str:
-        mac = hmac.new(self._key, b"idp-csrf-v1\x00" + cookie_value.encode(), hashlib.sha256)
+        return self.sign(b"idp-csrf-v1", cookie_value)
+
+    def sign(self, purpose: bytes, value: str) -> str:
+        """HMAC-SHA256 under the pages' key, separated by purpose (CSRF tokens, device
+        cookies), base64url."""
+        mac = hmac.new(self._key, purpose + b"\x00" + value.encode(), hashlib.sha256)
         return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
     def valid(self, cookie_value: str | None, submitted: str | None) -> bool:
@@ -87,6 +92,11 @@ def _create(path: Path) -> None:
             pass
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def pages_key() -> Csrf:
+    """The pages' signing key of this app (for other signed cookies)."""
+    return _csrf()
 
 
 def _csrf() -> Csrf:

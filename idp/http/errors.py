@@ -1,10 +1,11 @@
 """The one map from what went wrong to what the client sees.
 
 Services below HTTP raise domain errors (an e-mail taken, a wrong current password, too
-many attempts, a form that breaks its rules, a database that does not answer); this
-module is where each becomes an answer: a JSON body in the shape its RFC gives, an
-error page for a person, or a redirect to an app. Never a stack trace, never HTML where
-JSON is expected.
+many attempts, a form that breaks its rules, a database that does not answer, an
+authorization request that cannot be trusted or must be refused); this module is where
+each becomes an answer: a JSON body in the shape its RFC gives (JSON_ANSWERS), an error
+page for a person (PageError, UntrustedRequest), or a redirect to an app
+(AuthorizationError). Never a stack trace, never HTML where JSON is expected.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from idp.accounts.forms import InvalidForm
 from idp.accounts.recovery import InvalidToken
 from idp.accounts.service import EmailTaken, UserGone, WrongPassword
 from idp.accounts.throttling import SlowDown
+from idp.http.answers import answer_app
+from idp.http.context import services
+from idp.http.display import client_display
+from idp.http.pages import Link, PageError, render_page
+from idp.oauth.authorization_request import AuthorizationError, UntrustedRequest
 from idp.oauth.protocol import ACCOUNT_SCOPE
 from idp.ops import metrics
 
@@ -137,6 +143,23 @@ def register(app: Quart) -> None:
     for kind, answer in JSON_ANSWERS.items():
         app.register_error_handler(kind, _answering(answer))
 
+    @app.errorhandler(PageError)
+    async def _page(error: PageError) -> Response:
+        return await render_page("error.html", status=error.status, title=error.title,
+                                 message=error.message, link=error.link)
+
+    @app.errorhandler(UntrustedRequest)
+    async def _untrusted_request(error: UntrustedRequest) -> Response:
+        """Nowhere trustworthy to answer: a page that says what to do, never a redirect."""
+        return await _page(_untrusted_page(error))
+
+    @app.errorhandler(AuthorizationError)
+    async def _refused_authorization(error: AuthorizationError) -> Response:
+        """Refused once the app and its redirect URI are trusted: answered to the app."""
+        location = error.request.answer(services().settings.issuer, error=error.error,
+                                        error_description=error.description)
+        return await answer_app(location, error.request.client.client_id)
+
     @app.errorhandler(PyMongoError)
     @app.errorhandler(TimeoutError)
     async def _unavailable(error: Exception) -> Response:
@@ -163,6 +186,21 @@ def register(app: Quart) -> None:
     async def _unexpected(error: Exception) -> Response:
         log.error("unhandled error: %s", type(error).__name__, exc_info=error)
         return json_error(ApiError(500, "server_error", "The server could not handle this request."))
+
+
+def _untrusted_page(error: UntrustedRequest) -> PageError:
+    display = client_display(error.client_id)
+    if display is None:
+        return PageError(400, "This sign-in link can’t be used",
+                         "The app that sent you here isn’t set up to sign in with this server. "
+                         "Go back to the app and try again; if this keeps happening, let the app’s "
+                         "makers know.")
+    link = Link(display.uri, f"Go to {display.name}") if display.uri else None
+    return PageError(400, "This sign-in link can’t be used",
+                     f"{display.name} asked to send you back to an address it hasn’t registered "
+                     "with this server, so for your safety you won’t be sent there. Go back to "
+                     f"{display.name} and start signing in again; if this keeps happening, let its "
+                     "makers know.", link)
 
 
 def _answering(answer: Callable[[E], ApiError]) -> Callable[[E], Any]:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Response, jsonify
 
 from idp.http.context import services
+from idp.http.prepared import Prepared
 from idp.store.mongo import ping
 
 bp = Blueprint("health", __name__)
 
 
+ALIVE = Prepared(b'{"status":"ok"}')
+
+
 @bp.get("/healthz")
 async def healthz() -> Response:
-    return jsonify({"status": "ok"})
+    """Also answered in front of the app (idp.http.prepared): the route serves the
+    requests the prepared answer leaves to the app (a body, another method)."""
+    return Response(ALIVE.body, content_type="application/json")
 
 
 @bp.get("/readyz")

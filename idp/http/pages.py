@@ -1,6 +1,6 @@
 """The hosted HTML pages: their templates and stylesheet, their headers and their error page.
 
-Templates live in idp/templates and the stylesheet in idp/static. An operator who sets
+Templates live in idp/http/templates and the stylesheet in idp/http/static. An operator who sets
 IDP_PAGES_DIR to a folder holding `templates/` and/or `static/` replaces any of them by
 putting a file of the same name there; the others stay built in.
 """
@@ -47,43 +47,64 @@ def describe_scopes(scope: str) -> list[ScopeLine]:
     ]
 
 
-class PageError(Exception):
-    """An error shown to a person as the error page (never a redirect, never JSON)."""
+@dataclass(frozen=True)
+class Link:
+    """Where a page sends the person next, and the words of the link."""
 
-    def __init__(self, status: int, title: str, message: str) -> None:
+    url: str
+    label: str
+
+
+class PageError(Exception):
+    """An error shown to a person as the error page (never a redirect, never JSON): a
+    title, what happened and what to do next in plain words, and a link where there is one."""
+
+    def __init__(self, status: int, title: str, message: str, link: Link | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.title = title
         self.message = message
+        self.link = link
 
 
-def csp_source(uri: str) -> str:
+def csp_source(uri: str) -> str | None:
     """The CSP source expression that lets a form's answer redirect to `uri`: its origin for
-    http(s), its scheme for a native app's private-use scheme (CSP3 §2.3.1)."""
+    http(s), its scheme for a native app's private-use scheme (CSP3 §2.3.1); None for an
+    IPv6 literal host, which CSP cannot name (and naming `http:` instead would let a form
+    post to any plain-http site)."""
     origin = web_origin(uri)
-    if origin is None or origin.partition("://")[2].startswith("["):
-        # CSP has no syntax for an IPv6 literal host: allow the scheme instead
-        return f"{uri.partition(':')[0].lower()}:"
+    if origin is None:
+        scheme = uri.partition(":")[0].lower()
+        return None if scheme in ("http", "https") else f"{scheme}:"
+    if origin.partition("://")[2].startswith("["):
+        return None
     return origin
 
 
-def page_csp(form_targets: Iterable[str] = ()) -> str:
+def expressible(uri: str) -> bool:
+    """Whether a page's form-action can name `uri` (a form's answer may redirect there)."""
+    return csp_source(uri) is not None
+
+
+def page_csp(form_targets: Iterable[str] = (), images: Iterable[str] = ()) -> str:
     """The Content-Security-Policy of a page: its own stylesheet and images, no script, no
     framing, and forms that post to this server. Browsers also hold a form's redirect to
     form-action, so a form whose answer redirects to an app (login, consent) names the
-    app's redirect URI in `form_targets`."""
-    sources = " ".join(["'self'", *dict.fromkeys(csp_source(uri) for uri in form_targets)])
-    return (f"default-src 'none'; style-src 'self'; img-src 'self'; form-action {sources}; "
+    app's redirect URI in `form_targets`; `images` adds a client's logo."""
+    targets = [source for source in (csp_source(uri) for uri in form_targets) if source is not None]
+    sources = " ".join(["'self'", *dict.fromkeys(targets)])
+    image_sources = " ".join(["'self'", *dict.fromkeys(o for o in (web_origin(u) for u in images) if o)])
+    return (f"default-src 'none'; style-src 'self'; img-src {image_sources}; form-action {sources}; "
             "frame-ancestors 'none'; base-uri 'none'")
 
 
 async def render_page(template: str, *, status: int = 200, form_targets: Iterable[str] = (),
-                      **context: Any) -> Response:
+                      images: Iterable[str] = (), **context: Any) -> Response:
     """A page as a response, with the page CSP; never cached, since pages carry CSRF
     tokens and who is signed in."""
     response = Response(await render_template(template, **context), status=status,
                         mimetype="text/html")
-    response.headers["Content-Security-Policy"] = page_csp(form_targets)
+    response.headers["Content-Security-Policy"] = page_csp(form_targets, images)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -107,8 +128,3 @@ def install(app: Quart, settings: Settings) -> None:
         raise NotFound()
 
     app.add_url_rule("/static/<path:filename>", "static", static, methods=["GET"])
-
-    @app.errorhandler(PageError)
-    async def _page_error(error: PageError) -> Response:
-        return await render_page("error.html", status=error.status, title=error.title,
-                                 message=error.message)

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Awaitable, Callable
 
-from quart import Blueprint, Response, current_app, jsonify, request
+from quart import Blueprint, Response, jsonify, request
 
 from idp.http.context import services
 from idp.http.forms import client_ip, read_form
 from idp.oauth.authlib.requests import OAuthRequest
-from idp.oauth.authlib.server import OAuthServer
 from idp.oauth.authlib.server import Response as AuthlibResponse
 
 bp = Blueprint("oauth", __name__)
 
 
-def _server() -> OAuthServer:
-    return services().oauth
-
-
-async def _respond(handle: Callable[[OAuthRequest], AuthlibResponse]) -> Response:
-    """Read the form on the loop, run Authlib's handler in the worker pool, reply."""
-    svc = services()
+async def _respond(endpoint: Callable[[OAuthRequest], Awaitable[AuthlibResponse]]) -> Response:
+    """Read the form on the loop, let Authlib answer (in its thread), reply."""
     oauth_request = OAuthRequest(
-        f"{svc.settings.issuer}{request.path}", request.headers, await read_form(), client_ip()
+        f"{services().settings.issuer}{request.path}", request.headers, await read_form(), client_ip()
     )
-    status, body, headers = await svc.bridge.run_sync(handle, oauth_request)
+    status, body, headers = await endpoint(oauth_request)
     response = jsonify(body)
     response.status_code = status
     for name, value in headers:
@@ -36,14 +29,14 @@ async def _respond(handle: Callable[[OAuthRequest], AuthlibResponse]) -> Respons
 
 @bp.post("/oauth/token")
 async def token() -> Response:
-    return await _respond(_server().create_token_response)
+    return await _respond(services().oauth.token)
 
 
 @bp.post("/oauth/revoke")
 async def revoke() -> Response:
-    return await _respond(partial(_server().create_endpoint_response, "revocation"))
+    return await _respond(services().oauth.revocation)
 
 
 @bp.post("/oauth/introspect")
 async def introspect() -> Response:
-    return await _respond(partial(_server().create_endpoint_response, "introspection"))
+    return await _respond(services().oauth.introspection)

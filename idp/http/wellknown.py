@@ -8,21 +8,21 @@ version (the published kids) changes.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from quart import Blueprint, Response, current_app, jsonify
+from quart import Blueprint, Quart, Response, current_app, jsonify
 
 from idp.http.context import services
-from idp.ops.keys import ALGORITHM, JWKS_MAX_AGE
 from idp.http.openapi import document
+from idp.http.prepared import Prepared
+from idp.ops.keys import ALGORITHM, JWKS_MAX_AGE, KeyRing
 from idp.oauth.protocol import AUTH_METHODS, CONFIDENTIAL_METHODS, GRANT_TYPES
 
 bp = Blueprint("wellknown", __name__)
 
 # public documents: any web page may read them, so single-page apps can discover the server
-PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
-_EXTENSION = "idp.wellknown"
+_PUBLIC = (("Access-Control-Allow-Origin", "*"),)
 
 
 def metadata(issuer: str, scopes: list[str]) -> dict[str, Any]:
@@ -67,53 +67,67 @@ def openid_configuration(issuer: str, scopes: list[str]) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Prepared:
-    """One app's serialised answers."""
+class PublicDocuments:
+    """One app's discovery documents and JWK Set, as prepared answers (idp.http.prepared)."""
 
-    metadata: bytes
-    openid_configuration: bytes
-    jwks: bytes = b""
-    jwks_version: tuple[str, ...] | None = None
+    def __init__(self, issuer: str, scopes: list[str], keyring: KeyRing) -> None:
+        self.metadata = Prepared(_dumps(metadata(issuer, scopes)), _PUBLIC)
+        self.openid_configuration = Prepared(_dumps(openid_configuration(issuer, scopes)), _PUBLIC)
+        self._keyring = keyring
+        self._jwks = Prepared(b"")
+        self._jwks_version: tuple[str, ...] | None = None
 
+    def jwks(self) -> Prepared:
+        """The JWK Set, serialised again only when the published keys change."""
+        version = self._keyring.version
+        if version != self._jwks_version:
+            # the ring may change between the two reads: then the next request rebuilds
+            self._jwks = Prepared(_dumps(self._keyring.jwks()),
+                                  (*_PUBLIC, ("Cache-Control", f"public, max-age={JWKS_MAX_AGE}")))
+            self._jwks_version = version
+        return self._jwks
 
-def _prepared() -> _Prepared:
-    prepared: _Prepared | None = current_app.extensions.get(_EXTENSION)
-    if prepared is None:
-        svc = services()
-        issuer, scopes = svc.settings.issuer, svc.scopes_supported
-        prepared = _Prepared(_dumps(metadata(issuer, scopes)), _dumps(openid_configuration(issuer, scopes)))
-        current_app.extensions[_EXTENSION] = prepared
-    return prepared
+    def answers(self) -> dict[str, Callable[[], Prepared]]:
+        """Path -> answer, for the prepared-answer middleware and the routes alike."""
+        return {
+            "/.well-known/oauth-authorization-server": lambda: self.metadata,
+            "/.well-known/openid-configuration": lambda: self.openid_configuration,
+            "/.well-known/jwks.json": self.jwks,
+        }
 
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def _json(body: bytes, **headers: str) -> Response:
-    return Response(body, content_type="application/json", headers={**PUBLIC_HEADERS, **headers})
+_EXTENSION = "idp.documents"
+
+
+def install(app: Quart, issuer: str, scopes: list[str], keyring: KeyRing) -> PublicDocuments:
+    documents = PublicDocuments(issuer, scopes, keyring)
+    app.extensions[_EXTENSION] = documents
+    return documents
+
+
+def _answer(path: str) -> Response:
+    documents: PublicDocuments = current_app.extensions[_EXTENSION]
+    prepared = documents.answers()[path]()
+    return Response(prepared.body, content_type="application/json", headers=dict(prepared.headers))
 
 
 @bp.get("/.well-known/oauth-authorization-server")
 async def authorization_server_metadata() -> Response:
-    return _json(_prepared().metadata)
+    return _answer("/.well-known/oauth-authorization-server")
 
 
 @bp.get("/.well-known/openid-configuration")
 async def openid_configuration_document() -> Response:
-    return _json(_prepared().openid_configuration)
+    return _answer("/.well-known/openid-configuration")
 
 
 @bp.get("/.well-known/jwks.json")
 async def jwks() -> Response:
-    prepared = _prepared()
-    keyring = services().keyring
-    version = keyring.version
-    if version != prepared.jwks_version:
-        # the ring may change between the two reads: then the next request rebuilds
-        prepared.jwks, prepared.jwks_version = _dumps(keyring.jwks()), version
-    return _json(prepared.jwks, **{"Cache-Control": f"public, max-age={JWKS_MAX_AGE}"})
+    return _answer("/.well-known/jwks.json")
 
 
 @bp.get("/openapi.json")

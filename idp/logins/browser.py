@@ -1,65 +1,81 @@
-"""Browser sessions: the login a person makes on the sign-in page, kept in a cookie.
+"""Browser sessions: the sign-in a person makes on the sign-in page, named by a cookie.
 
-A browser session is a login like any other (a `Session` in the sessions store), so the
-session cap, a password change, a deletion, a lock and logout end it without code of
-its own. Its client id, BROWSER, is no client's (the clients file refuses it), so no
-grant, revocation or introspection ever accepts its cookie value as a refresh token.
-The cookie holds `<sid>.<secret>`, the shape of a refresh token: the sid names the record
-(one `_id` read), the secret proves possession; only the secret's hash is stored.
+A browser session is stored beside the logins (idp.store.logins), so that the per-user
+cap, a password change, a deletion, a lock and logout end it without code of its own;
+but it is its own record (BrowserSession) and the store never hands one out as a login,
+so no grant, revocation or introspection accepts its cookie as a refresh token. The
+cookie is a handle `<sid>.<secret>`: the sid names the record, the secret proves
+possession, and only the secret's hash is stored.
 """
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import replace
 
-from idp.oauth.authlib.models import AuthenticatedUser, secret_hash
-from idp.logins.service import TokenService
-from idp.oauth.tokens import new_refresh_token, new_session_id, split_refresh_token
-from idp.store.logins import Session, SessionStore
+from idp.clock import Clock, to_datetime
+from idp.logins.handles import new_handle, new_id, secret_hash, split_handle
+from idp.logins.logins import Logins
+from idp.store.protocols import LoginStorage
+from idp.store.records import BROWSER, BrowserSession
 
-BROWSER = "~browser"
-"""The client id of browser sessions: not a valid client id in the clients file."""
+__all__ = ["BROWSER", "BrowserSession", "BrowserSessions", "new_cookie", "read_cookie"]
+
+
+def new_cookie() -> str:
+    """A cookie value for a new browser session."""
+    return new_handle(new_id())
+
+
+def read_cookie(value: object) -> tuple[str, str] | None:
+    """(sid, secret) of a cookie value of our shape; None for anything else."""
+    return split_handle(value)
 
 
 class BrowserSessions:
-    def __init__(self, tokens: TokenService, sessions: SessionStore) -> None:
-        self._tokens = tokens
-        self._sessions = sessions
+    def __init__(self, store: LoginStorage, logins: Logins, clock: Clock) -> None:
+        self._store = store
+        self._logins = logins
+        self._clock = clock
 
-    async def start(self, user_id: str, stamp: str) -> tuple[str, Session]:
+    async def start(self, user_id: str, stamp: str) -> tuple[str, BrowserSession]:
         """A new browser session for a password just checked against credentials `stamp`;
         returns (the cookie value, the session). Raises CredentialsChanged."""
-        cookie = new_refresh_token(AuthenticatedUser(user_id, new_session_id()))
-        session = replace(self._tokens.new_session(user_id, BROWSER, "", cookie), stamp=stamp)
-        await self._tokens.store_login(session, stamp)
+        cookie = new_cookie()
+        sid, secret = cookie.split(".", 1)
+        now = to_datetime(self._clock())
+        expires_at, purge_at = self._logins.lifetime(now)
+        session = BrowserSession(sid=sid, user_id=user_id, stamp=stamp, created_at=now,
+                                 expires_at=expires_at, purge_at=purge_at, secret_hash=secret_hash(secret))
+        await self._store.create_browser(session)
+        await self._logins.enrol(sid, user_id, stamp)
         return cookie, session
 
-    async def find(self, cookie: str | None) -> Session | None:
+    async def find(self, cookie: str | None) -> BrowserSession | None:
         """The live browser session the cookie names and proves, or None."""
-        parts = split_refresh_token(cookie)
+        parts = read_cookie(cookie)
         if parts is None:
             return None
         sid, secret = parts
-        now = self._tokens.now()
-        session = await self._sessions.get(sid, now)
-        if (session is None or session.client_id != BROWSER or session.expires_at <= now
+        now = to_datetime(self._clock())
+        session = await self._store.get_browser(sid, now)
+        if (session is None or session.expires_at <= now
                 or not hmac.compare_digest(secret_hash(secret), session.secret_hash)):
             return None
         return session
 
-    async def end(self, session: Session) -> None:
+    async def end(self, session: BrowserSession) -> None:
         """Sign the browser out: its session, and the logins its codes started."""
-        await self._sessions.end_browser_session(session.sid)
+        await self._store.end_browser_session(session.sid)
 
-    async def replace(self, previous: Session, current: Session) -> None:
+    async def replace(self, previous: BrowserSession, current: BrowserSession) -> None:
         """The browser signed in again: the same person's new session takes over the logins
         the previous one started; another person's previous session just ends (the logins
         it gave to apps stay theirs)."""
         if previous.user_id == current.user_id:
-            await self._sessions.hand_over_started(previous.sid, current.sid)
+            await self._store.hand_over_started(previous.sid, current.sid)
         else:
-            await self._sessions.end(previous.sid)
+            await self._store.end(previous.sid)
 
     async def note_started(self, browser_sid: str, sid: str) -> bool:
-        return await self._sessions.note_started(browser_sid, sid)
+        """Record a login one of the session's codes started; False if it has ended."""
+        return await self._store.note_started(browser_sid, sid)

@@ -99,8 +99,7 @@ class Sender:
         """Send every message due now; returns how many were handled."""
         handled = 0
         while (claimed := await self._store.claim(self._now(), self._lease_seconds)) is not None:
-            if claimed.lease:  # else another sender won this attempt
-                await self._handle(claimed)
+            await self._handle(claimed)
             handled += 1
         return handled
 

@@ -14,7 +14,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from idp.ops.audit import audit
 from idp.logins.browser import BROWSER
-from idp.oauth.authlib.models import Client, secret_hash
+from idp.logins.consents import Consents
+from idp.logins.handles import secret_hash
+from idp.oauth.clients import Client, ClientRegistry
+from idp.oauth.example_secrets import clients_with_example_secrets
 from idp.oauth.protocol import SCOPE_PATTERN, AuthMethod, GrantType
 from idp.settings import ConfigError
 from idp.store.clients import ClientStore
@@ -76,6 +79,26 @@ def _is_loopback(host: str) -> bool:
 RedirectUri = Annotated[str, AfterValidator(_redirect_uri)]
 
 
+def _web_page(uri: str) -> str:
+    """A display link (RFC 7591 §2 client_uri, policy_uri, tos_uri): an http(s) URL the
+    pages may link to; nothing a browser would run (javascript:, data:)."""
+    scheme = uri.partition(":")[0].lower()
+    if scheme not in ("https", "http") or not _host(uri) or any(ch.isspace() for ch in uri):
+        raise ValueError(f"{uri!r} must be an https:// (or http://) address")
+    return uri
+
+
+def _logo(uri: str) -> str:
+    """logo_uri: https only, since the pages show it (a plain-http image is mixed content)."""
+    if uri.partition(":")[0].lower() != "https" or not _host(uri) or any(ch.isspace() for ch in uri):
+        raise ValueError(f"{uri!r} must be an https:// address")
+    return uri
+
+
+WebPage = Annotated[str, Field(max_length=2048), AfterValidator(_web_page)]
+LogoUri = Annotated[str, Field(max_length=2048), AfterValidator(_logo)]
+
+
 class ClientEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -87,6 +110,13 @@ class ClientEntry(BaseModel):
     redirect_uris: list[RedirectUri] = []
     post_logout_redirect_uris: list[RedirectUri] = []
     first_party: bool = False
+    # RFC 7591 §2 display members, shown on the pages a person sees
+    client_name: str | None = Field(default=None, min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+    client_uri: WebPage | None = None
+    logo_uri: LogoUri | None = None
+    policy_uri: WebPage | None = None
+    tos_uri: WebPage | None = None
+    introspection: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientEntry:
@@ -97,6 +127,8 @@ class ClientEntry(BaseModel):
             raise ValueError("a public client (auth method none) has no client_secret")
         if not public and (self.client_secret is None or len(self.client_secret) < 16):
             raise ValueError("a confidential client needs a client_secret of 16 or more characters")
+        if public and self.introspection:
+            raise ValueError("introspection is for confidential clients only")
         if public and "client_credentials" in self.grant_types:
             raise ValueError("client_credentials is for confidential clients only")
         if "authorization_code" in self.grant_types and not self.redirect_uris:
@@ -114,6 +146,7 @@ class ClientEntry(BaseModel):
             "redirect_uris": list(dict.fromkeys(self.redirect_uris)),
             "post_logout_redirect_uris": list(dict.fromkeys(self.post_logout_redirect_uris)),
             "first_party": self.first_party,
+            "introspection": self.introspection,
         }
 
 
@@ -141,16 +174,23 @@ def read_clients_file(path: Path) -> list[ClientEntry]:
     duplicates = sorted({cid for cid in ids if ids.count(cid) > 1})
     if duplicates:
         raise ConfigError(f"{where}: client_id listed more than once: {', '.join(duplicates)}")
+    copied = clients_with_example_secrets((entry.client_id, entry.client_secret) for entry in entries)
+    if copied:
+        raise ConfigError(f"{where}: client {copied[0]!r} has a client_secret copied from clients.example.json, "
+                          "which anyone can read: set a long random one (e.g. openssl rand -hex 32)")
     return entries
 
 
-async def sync_clients(store: ClientStore, entries: list[ClientEntry], now: datetime) -> None:
-    """The file is the source of truth: write its clients, and say which ones left it."""
+async def sync_clients(store: ClientStore, consents: Consents, entries: list[ClientEntry], now: datetime) -> None:
+    """The file is the source of truth: write its clients, and say which ones left it.
+    A client that left loses the consents people gave it, so that a client id added
+    back later does not inherit them."""
     for client_id in await store.sync([entry.document() for entry in entries], now):
+        await consents.forget_client(client_id)
         audit("client.removed", client_id=client_id,
               reason="no longer in IDP_CLIENTS_FILE: it and its tokens stop working")
 
 
-def client_registry(entries: list[ClientEntry]) -> dict[str, Client]:
+def client_registry(entries: list[ClientEntry]) -> ClientRegistry:
     """The clients a running server knows, by id: read once at start, kept in the process."""
-    return {entry.client_id: Client.from_document(entry.document()) for entry in entries}
+    return ClientRegistry(Client.from_document(entry.document()) for entry in entries)

@@ -25,11 +25,11 @@ log = logging.getLogger("idp.audit")
 EVENTS = frozenset({
     "login.succeeded", "login.failed", "login.throttled", "refresh.reused", "logout",
     "password.changed", "email.changed", "account.created", "account.deleted",
-    "account.locked", "key.rotated", "client.removed",
+    "account.locked", "key.rotated", "client.removed", "code.redeemed", "code.replayed",
     "password.reset.requested", "password.reset", "email.verified",
 })
 # what an operator should look at; the rest are the ordinary life of accounts
-_WARNINGS = frozenset({"login.throttled", "refresh.reused", "account.locked", "client.removed"})
+_WARNINGS = frozenset({"login.throttled", "refresh.reused", "code.replayed", "account.locked", "client.removed"})
 
 _bound: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("idp_audit_bound", default={})
 

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line, with the id of the request that wrote it.
+"""Structured logs: one JSON object per line, with the id of the request that wrote it;
+on a terminal the same lines as readable text.
 
 Nothing secret is logged by our code: no password, hash, token, client secret or key.
 Authlib's debug lines would print issued tokens and user names, and PyMongo's whole
@@ -11,6 +12,7 @@ import contextvars
 import json
 import logging
 import re
+import sys
 import time
 from typing import Any
 
@@ -40,6 +42,33 @@ class JsonFormatter(logging.Formatter):
 JsonFormatter.converter = time.gmtime
 
 
+class TextFormatter(logging.Formatter):
+    """For a person at a terminal: time, level, message, then the fields as name=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = dict(getattr(record, "fields", {}))
+        rid = getattr(record, "request_id", None)
+        if rid:
+            fields["request_id"] = rid
+        line = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname.lower():<7} {record.getMessage()}"
+        extra = " ".join(f"{name}={value}" for name, value in fields.items()
+                         if value is not None and name != "event")
+        if extra:
+            line += f"  ({extra})"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def formatter_for(stream: Any) -> logging.Formatter:
+    """Readable text on a terminal; JSON lines for everything else (files, pipes, journald)."""
+    try:
+        interactive = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        interactive = False
+    return TextFormatter() if interactive else JsonFormatter()
+
+
 _plain_factory = logging.getLogRecordFactory()
 
 
@@ -58,9 +87,10 @@ def _not_printed_already(record: logging.LogRecord) -> bool:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """JSON lines on stderr for the whole process (used by `idp serve`)."""
+    """Logs on stderr for the whole process (used by `idp serve` and the admin commands):
+    JSON lines, or text when stderr is a terminal."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(formatter_for(sys.stderr))
     handler.addFilter(_not_printed_already)
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -68,7 +98,7 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 def configure_logging_once(level: int = logging.INFO) -> None:
-    """JSON logs, unless something configured logging already (`idp serve`, a test
+    """Our logs, unless something configured logging already (`idp serve`, a test
     runner, an operator's logging config): the app factory's entry point for servers
     that load it directly, such as plain Hypercorn."""
     if not logging.getLogger().handlers:

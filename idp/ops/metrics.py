@@ -20,15 +20,17 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app, multiprocess
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,23 @@ MAIL_SENT = Counter("idp_mail_sent", "messages the mail server accepted")
 MAIL_FAILED = Counter("idp_mail_failed", "messages given up: refused for good (5xx), or not accepted for a day")
 MAIL_OLDEST_PENDING = Gauge("idp_mail_oldest_queued_seconds", "age of the oldest message not yet sent (0: none)",
                             multiprocess_mode="max")
+
+
+
+class _WorkerRestarts(Collector):
+    """Worker processes that died and were replaced: counted by `idp serve`'s parent, which
+    writes no multi-process files, so a plain number it serves beside the workers' sums."""
+
+    count = 0
+
+    def collect(self) -> Iterable[CounterMetricFamily]:
+        yield CounterMetricFamily("idp_worker_restarts", "worker processes of idp serve that died and were "
+                                  "replaced", value=self.count)
+
+
+WORKER_RESTARTS = _WorkerRestarts()
+MAX_CONNECTIONS = 16  # scrapes are few; more at once is a client holding sockets open
+IDLE_SECONDS = 10.0  # a connection that sends nothing for this long is closed
 
 _LOGIN_OUTCOMES = {"login.succeeded": "succeeded", "login.failed": "failed", "login.throttled": "throttled"}
 UNMATCHED_ROUTE = "unmatched"  # 404s, and requests refused before routing: one series for all of them
@@ -85,7 +104,37 @@ def registry() -> CollectorRegistry:
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """A thread per connection, at most MAX_CONNECTIONS at once: one more is closed
+    unanswered, and each handler gives up on a client idle for IDLE_SECONDS."""
+
     daemon_threads = True
+    block_on_close = False
+    request_queue_size = 64  # the listen backlog: a burst waits to be refused, not for SYN retries
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client gone or idle too long is routine: no traceback on stderr."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
 
 
 class _ThreadingServer6(_ThreadingServer):
@@ -93,6 +142,10 @@ class _ThreadingServer6(_ThreadingServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(IDLE_SECONDS)  # a silent client is let go
+
     def log_message(self, format: str, *args: Any) -> None:
         """wsgiref writes a plain-text line per request on stderr; the logs are JSON."""
 
@@ -105,8 +158,10 @@ def start_for_workers(address: tuple[str, int]) -> Callable[[], None]:
     directory = tempfile.mkdtemp(prefix="idp-metrics-")
     os.environ[MULTIPROC_ENV] = directory
     os.environ.pop("IDP_METRICS_ADDR", None)
+    collected = registry()
+    collected.register(WORKER_RESTARTS)
     try:
-        server = serve(address, registry())
+        server = serve(address, collected)
     except OSError:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -127,8 +182,8 @@ def serve(address: tuple[str, int], collected: CollectorRegistry) -> WSGIServer:
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"metrics are at /metrics\n"]
-        answer: Iterable[bytes] = metrics_app(environ, start_response)
-        return answer
+        served: Iterable[bytes] = metrics_app(environ, start_response)
+        return served
 
     server_class = _ThreadingServer6 if ":" in address[0] else _ThreadingServer
     server = make_server(address[0], address[1], only_metrics, server_class, _QuietHandler)

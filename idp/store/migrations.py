@@ -13,7 +13,7 @@ import logging
 from pymongo.errors import OperationFailure
 
 from idp.store.mongo import Database, upsert
-from idp.store.logins import SESSION_LISTS, SESSIONS
+from idp.store.logins import LOGIN_LISTS as SESSION_LISTS, LOGINS as SESSIONS
 from idp.store.throttle import COLLECTION as THROTTLE
 from idp.store.users import CREDENTIALS, USERS, new_stamp
 

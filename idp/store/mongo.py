@@ -1,29 +1,31 @@
-"""The database handle: Motor for mongodb:// URIs, mongomock-motor for memory://.
+"""The database handle: PyMongo's AsyncMongoClient for mongodb:// URIs, mongomock-motor
+for memory:// (it mirrors Motor's API, which AsyncMongoClient shares for what we use).
 
-Motor is deprecated in favour of PyMongo's AsyncMongoClient; constructing the client
-here, and only here, keeps that switch to one change.
+PyMongo's own asyncio client, not Motor (deprecated, and running every command in a
+thread of its own pool): a slow database fills no thread pool, and a request's
+cancellation when its database budget runs out (idp.store.budget) stops its command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from motor.motor_asyncio import AsyncIOMotorClient, AsyncIOMotorCollection, AsyncIOMotorDatabase
-from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI, OperationFailure
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConfigurationError, DuplicateKeyError, InvalidURI
 
 from idp.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
-Database = AsyncIOMotorDatabase
-Collection = AsyncIOMotorCollection
-MongoClient = AsyncIOMotorClient
+Document = dict[str, Any]
+Database = AsyncDatabase[Document]
+Collection = AsyncCollection[Document]
+MongoClient = AsyncMongoClient[Document]
 T = TypeVar("T")
 
 
@@ -44,13 +46,20 @@ def connect(uri: str, db_name: str, timeout_seconds: float = 3) -> tuple[MongoCl
     else:
         timeout_ms = int(timeout_seconds * 1000)
         try:
-            client = AsyncIOMotorClient(
+            client = AsyncMongoClient(
                 uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms, timeoutMS=timeout_ms,
                 readPreference="primary", w="majority", uuidRepresentation="standard",
             )
         except (ConfigurationError, InvalidURI, ValueError) as exc:
             raise ConfigError(f"IDP_MONGO_URI is not usable: {exc}") from None
     return client, client[db_name]
+
+
+async def close(client: MongoClient) -> None:
+    """Close either kind of client (the in-memory one closes without waiting)."""
+    closing = client.close()
+    if closing is not None:
+        await closing
 
 
 def _let_mongomock_take_newer_bulk_updates() -> None:
@@ -63,7 +72,7 @@ def _let_mongomock_take_newer_bulk_updates() -> None:
         return
 
     def add_update_ignoring_sort(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:
-        return add_update(self, *args, **kwargs)
+        return add_update(self, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     add_update_ignoring_sort.takes_sort = True  # type: ignore[attr-defined]
     BulkOperationBuilder.add_update = add_update_ignoring_sort  # type: ignore[method-assign]
@@ -73,48 +82,13 @@ async def upsert(operation: Callable[[], Awaitable[T]]) -> T:
     """Run an upsert keyed by `_id`, once more if a concurrent upsert inserted first.
 
     Two upserts of one new `_id` can both try the insert, and the loser fails with a
-    duplicate key. MongoDB (4.2+) retries that itself; FerretDB does not. The retry
-    finds the document and updates it.
+    duplicate key; MongoDB retries that itself in most cases, not all. The retry finds
+    the document and updates it.
     """
     try:
         return await operation()
     except DuplicateKeyError:
         return await operation()
-
-
-async def insert_claim(collection: Any, claim_id: str, expires_at: datetime, **fields: Any) -> bool:
-    """Insert a claim under a unique `_id`: True for the one insert that wins, False for
-    every other. This is the atomic step of every race the store decides (rotation, a
-    code's single use): atomic on MongoDB and on servers without atomic updates."""
-    try:
-        await collection.insert_one({"_id": claim_id, "expires_at": expires_at, **fields})
-    except DuplicateKeyError:
-        return False
-    return True
-
-
-class DocumentLocks:
-    """Serialise, within this process, the read-modify-write commands on one document.
-
-    MongoDB applies each update to a document atomically. FerretDB v1 does not: two
-    concurrent updates of one document can lose one of them (measured: `$inc`, `$push`,
-    find-and-modify). Where a count must stay exact under concurrency (throttling, a
-    user's list of logins), the store also takes this lock, so that requests of one
-    process never race on a document. Striped: a fixed set of locks, whatever the
-    number of keys.
-    """
-
-    def __init__(self, stripes: int = 256) -> None:
-        self._locks = [asyncio.Lock() for _ in range(stripes)]
-
-    @asynccontextmanager
-    async def holding(self, *keys: str) -> AsyncIterator[None]:
-        """Hold the locks of every key (in a fixed order, so two holders never deadlock)."""
-        stripes = sorted({zlib.crc32(key.encode()) % len(self._locks) for key in keys})
-        async with AsyncExitStack() as stack:
-            for stripe in stripes:
-                await stack.enter_async_context(self._locks[stripe])
-            yield
 
 
 PING_TIMEOUT_SECONDS = 2.0
@@ -130,27 +104,7 @@ async def ping(db: Database) -> bool:
     return True
 
 
-_NOT_IMPLEMENTED = 238
-
-
 async def ensure_ttl_index(db: Database, collection: str, field: str) -> None:
-    """An index that deletes a document once `field` (a date) has passed.
-
-    Some MongoDB-compatible servers (FerretDB v1) have no TTL indexes. Every query
-    checks expiry itself, so that only means expired documents stay on disk: say so and
-    go on rather than refuse to start.
-    """
-    try:
-        await db[collection].create_index(field, expireAfterSeconds=0, name=f"{field}_ttl")
-    except OperationFailure as exc:
-        if exc.code != _NOT_IMPLEMENTED:
-            raise
-        log.warning("this server has no TTL indexes: expired %s are not purged", collection)
-
-
-async def ensure_indexes(db: Database) -> None:
-    """Create every index the stores rely on; safe to run at every start."""
-    from idp.store import clients, codes, consents, logins, outbox, recovery_tokens, throttle, users
-
-    for module in (users, clients, logins, throttle, codes, consents, outbox, recovery_tokens):
-        await module.ensure_indexes(db)
+    """An index that deletes a document once `field` (a date) has passed. TTL purges
+    lazily (and the in-memory store never), so every query checks expiry itself too."""
+    await db[collection].create_index(field, expireAfterSeconds=0, name=f"{field}_ttl")

@@ -13,9 +13,8 @@ One document per message, keyed by a random `_id`:
   whose account is looked up off the request's path);
 - `created_at`, `attempts`, and once settled `expires_at` (a TTL index purges it).
 
-Find-and-modify is atomic on MongoDB; on servers where it is not (FerretDB v1), the
-claim of each attempt is also an insert of `<_id>.<attempt>` into `outbox_claims`, which
-exactly one of two senders wins. Once sent, the body is dropped: it may hold a link.
+The claim is one find-and-modify, atomic: of two senders asking at once, exactly one
+gets a given message. Once sent, the body is dropped: it may hold a link.
 
 The (status, next_at) index serves the senders' claims: a background path, never a
 request's.
@@ -30,21 +29,18 @@ from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 
-from idp.store.mongo import Database, ensure_ttl_index, insert_claim
+from idp.store.mongo import Database, ensure_ttl_index
 from idp.store.values import text
 
 OUTBOX = "outbox"
-CLAIMS = "outbox_claims"
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 KEPT_AFTER_SETTLED = timedelta(days=7)
-CLAIM_KEPT = timedelta(days=3)
 _BODY = ("to", "subject", "text", "html", "job")
 
 
 async def ensure_indexes(db: Database) -> None:
     await db[OUTBOX].create_index([("status", ASCENDING), ("next_at", ASCENDING)], name="status_next_at")
     await ensure_ttl_index(db, OUTBOX, "expires_at")
-    await ensure_ttl_index(db, CLAIMS, "expires_at")
 
 
 @dataclass(frozen=True)
@@ -72,7 +68,6 @@ class Claimed:
 class OutboxStore:
     def __init__(self, db: Database) -> None:
         self._outbox = db[OUTBOX]
-        self._claims = db[CLAIMS]
 
     async def add(self, now: datetime, message: Message | None = None, job: dict[str, Any] | None = None) -> str:
         """Store a message (or the job that makes one), due at once; returns its id."""
@@ -86,9 +81,7 @@ class OutboxStore:
         return str(doc["_id"])
 
     async def claim(self, now: datetime, lease_seconds: float) -> Claimed | None:
-        """The pending message due longest ago, now held by the caller; None if none is
-        due. A message another sender won at the same attempt is skipped (None as well:
-        the caller just asks again)."""
+        """The pending message due longest ago, now held by the caller; None if none is due."""
         lease = secrets.token_hex(8)
         doc = await self._outbox.find_one_and_update(
             {"status": PENDING, "next_at": {"$lte": now}},
@@ -97,8 +90,6 @@ class OutboxStore:
         )
         if doc is None:
             return None
-        if not await insert_claim(self._claims, f"{doc['_id']}.{doc['attempts']}", now + CLAIM_KEPT):
-            return Claimed(doc["_id"], "", doc["attempts"], doc["created_at"], None, None)
         message = Message(doc["to"], doc["subject"], doc["text"], doc.get("html")) if "to" in doc else None
         return Claimed(doc["_id"], lease, doc["attempts"], doc["created_at"], message, doc.get("job"))
 

@@ -14,8 +14,8 @@ checks time itself, since TTL purges lazily and the in-memory store never purges
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
 
@@ -48,24 +48,28 @@ class ThrottleStore:
         """Count one attempt for key; returns it and every attempt stored (it included)."""
         attempt = f"{int(now.timestamp() * 1000):013d}.{tag}.{uuid.uuid4().hex}"
 
-        def push() -> Any:
-            return self._keys.find_one_and_update(
+        async def push() -> dict[str, Any] | None:
+            found: dict[str, Any] | None = await upsert(lambda: self._keys.find_one_and_update(
                 {"_id": text(key)},
                 {"$push": {"attempts": attempt}, "$set": {"expires_at": now + timedelta(seconds=window_seconds)}},
                 upsert=True,
                 return_document=ReturnDocument.AFTER,
-            )
+            ))
+            return found
 
-        doc = await upsert(push)
+        doc = await push()
         if doc is None:
-            # An upsert that raced another one's insert of this `_id` may come back empty on
-            # some servers (seen on SecantusDB under 20 concurrent registrations), whether or
-            # not it pushed: read the document, and push only if the attempt is not there
-            # ($push is not idempotent: pushing twice would count the attempt twice).
+            # An upsert that raced another's insert of this `_id` may come back empty on
+            # some wire-compatible servers (SecantusDB 0.5), whether or not it pushed. Read
+            # the document and push only if the attempt is not there ($push is not
+            # idempotent: twice would count it twice).
             doc = await self._keys.find_one({"_id": text(key)})
             if doc is None or attempt not in doc.get("attempts", ()):
-                doc = await upsert(push)
-        return attempt, list(doc["attempts"])
+                doc = await push() or await self._keys.find_one({"_id": text(key)})
+        stored = list(doc["attempts"]) if doc else [attempt]
+        # $push appends in the order the updates applied: the attempts up to ours are what
+        # an answer of our own update holds, whatever was pushed after it
+        return attempt, stored[:stored.index(attempt) + 1] if attempt in stored else [*stored, attempt]
 
     async def forget(self, key: str, attempts: list[str]) -> None:
         """Take these attempts back (a refused one, or those that left the window)."""

@@ -5,11 +5,7 @@
   `stamp` that changes whenever the credentials do (password change, lock), and
   whether the account is locked. A login reads one document by `_id`; the e-mail is
   unique because it is the key of this document (an insert under an existing `_id` is
-  refused atomically on every server).
-
-The profile and the credentials are written by different paths (accounts and logins
-write nothing to each other's document), so that a server without document-level
-atomicity (FerretDB v1) cannot lose one path's write under the other's.
+  refused atomically).
 """
 
 from __future__ import annotations

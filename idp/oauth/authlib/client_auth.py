@@ -10,15 +10,15 @@ wrong secret. Here the request names exactly one method, and that method alone d
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749 import InvalidClientError
 
 from idp.ops.audit import bind
-from idp.oauth.authlib.models import Client
-from idp.oauth.authlib.requests import OAuthRequest
+from idp.oauth.clients import Client
+from idp.oauth.authlib.requests import HeaderLookup, OAuthRequest
 
 # One answer for an unknown client, a wrong or missing secret, and a confidential client
 # that sent only its id, so that the answer does not tell which client ids exist.
@@ -36,7 +36,7 @@ class _Presented:
     secrets: tuple[str, ...] = ()
 
 
-def uses_basic(headers: Mapping[str, str]) -> bool:
+def uses_basic(headers: HeaderLookup) -> bool:
     """True when the request carries HTTP Basic credentials, well-formed or not."""
     scheme = headers.get("Authorization", "").split(" ", 1)[0]
     return scheme.lower() == "basic"

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
+
+
+class HeaderLookup(Protocol):
+    """What Authlib and client authentication read of a request's headers: values by name,
+    case-insensitively (werkzeug's Headers is one)."""
+
+    def get(self, key: str, default: str) -> str: ...
+
+    def __getitem__(self, key: str) -> str: ...
 
 
 class FormPayload(OAuth2Payload):
@@ -23,7 +33,7 @@ class FormPayload(OAuth2Payload):
 class OAuthRequest(OAuth2Request):
     """A POST with a form body whose parameters were each sent once (checked by the caller)."""
 
-    def __init__(self, uri: str, headers: Mapping[str, str], form: Mapping[str, str], client_ip: str) -> None:
+    def __init__(self, uri: str, headers: HeaderLookup, form: Mapping[str, str], client_ip: str) -> None:
         # Authlib refuses any plain-http URI that is not loopback, to enforce TLS. TLS is
         # terminated in front of us (or by Hypercorn), which this process cannot see, so
         # the check would only turn an http issuer such as http://idp:8000 inside a

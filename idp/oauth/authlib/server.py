@@ -1,41 +1,43 @@
 """Authlib's AuthorizationServer for our async stack.
 
 Authlib is synchronous: `create_token_response` and `create_endpoint_response` run in a
-worker thread (Bridge.run_sync), and every storage hook below hands its coroutine back
-to the event loop with bridge.wait. Responses are plain (status, body, headers) tuples;
-the Quart blueprint turns them into HTTP responses on the loop.
+worker thread (Bridge.run_sync), and every hook below hands the lifecycle's coroutine
+back to the event loop (errors.run: bridge.wait, and the one table from domain outcomes
+to Authlib's errors). Responses are plain (status, body, headers) tuples; the Quart
+blueprint turns them into HTTP responses on the loop.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import Any
 
 from authlib.consts import default_json_headers
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
-from authlib.oauth2.rfc6749 import (
-    InvalidClientError, InvalidGrantError, InvalidScopeError, UnsupportedGrantTypeError,
-)
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError, UnsupportedGrantTypeError
 from authlib.oauth2.rfc7636 import CodeChallenge
 
-from idp.ops.audit import audit
-from idp.oauth.authlib.bridge import wait
-from idp.accounts.password_check import PasswordCheck
 from idp.accounts.emails import lookup_key
-from idp.oauth.authlib.client_auth import ClientAuthenticator, uses_basic
-from idp.oauth.authlib.codes import AuthorizationCodeGrant, CodeRecord, Codes
-from idp.oauth.authlib.endpoints import Introspection, Revocation
-from idp.oauth.authlib.grants import (
-    REUSED, UNVERIFIED_EMAIL, WRONG_CREDENTIALS, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant,
-)
-from idp.oauth.authlib.models import AuthenticatedUser, Client, RefreshTokenRecord
-from idp.oauth.oidc import IdTokens
-from idp.oauth.authlib.requests import OAuthRequest
-from idp.logins.service import CredentialsChanged, TokenRecord, TokenService
-from idp.oauth.tokens import AccessTokenGenerator, new_session_id
-from idp.oauth.protocol import SCOPE_PATTERN
+from idp.accounts.password_check import PasswordCheck
+from idp.accounts.recovery import Verification
 from idp.accounts.throttling import SlowDown
+from idp.clock import Clock, to_datetime
+from idp.logins.access import AccessTokens
+from idp.logins.codes import Codes
+from idp.logins.logins import Logins
+from idp.logins.refresh import Refresh
+from idp.oauth.authlib.client_auth import ClientAuthenticator, uses_basic
+from idp.oauth.authlib.endpoints import Introspection, Revocation
+from idp.oauth.authlib.errors import run
+from idp.oauth.authlib.grants import AuthorizationCodeGrant, ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
+from idp.oauth.authlib.models import AccessTokenRecord, AuthenticatedUser, CodeRecord, RefreshTokenRecord, TokenRecord
+from idp.oauth.authlib.requests import OAuthRequest
+from idp.oauth.authlib.tokens import AccessTokenGenerator, IdTokens
+from idp.oauth.clients import Client, ClientRegistry
+from idp.oauth.protocol import SCOPE_PATTERN
+from idp.logins.handles import new_id as new_session_id
+from idp.ops.audit import audit
 
 Response = tuple[int, Any, list[tuple[str, str]]]
 
@@ -73,15 +75,20 @@ class S256Only(CodeChallenge):
 
 
 class OAuthServer(AuthorizationServer):
-    def __init__(self, tokens: TokenService, password_check: PasswordCheck, generator: AccessTokenGenerator,
-                 codes: Codes, id_tokens: IdTokens) -> None:
+    def __init__(self, *, registry: ClientRegistry, logins: Logins, refresh: Refresh, access: AccessTokens,
+                 codes: Codes, password_check: PasswordCheck, generator: AccessTokenGenerator,
+                 id_tokens: IdTokens, issuer: str, clock: Clock, verification: Verification | None = None) -> None:
         super().__init__()
         self._authenticate_client = ClientAuthenticator(self.query_client)
-        self.tokens = tokens
-        self.codes = codes
+        self.registry = registry
+        self._logins = logins
+        self._refresh = refresh
+        self._access = access
+        self._codes = codes
         self._password_check = password_check
-        # IDP_REQUIRE_VERIFIED_EMAIL: Verification.may_sign_in, set by build_services
-        self.may_sign_in: Callable[[str], Coroutine[Any, Any, bool]] | None = None
+        self._issuer = issuer
+        self._clock = clock
+        self._verification = verification
         self.register_token_generator("default", generator)
         for grant in (PasswordGrant, RefreshTokenGrant, ClientCredentialsGrant):
             self.register_grant(grant)
@@ -107,9 +114,10 @@ class OAuthServer(AuthorizationServer):
             status, body, _ = error()
             if not uses_basic(request.headers):
                 return status, body, list(default_json_headers)
-            # exactly as the contract writes it (RFC 7617 would add a realm)
+            # a bare challenge, the documented answer (RFC 7617 would add a realm)
             return status, body, [*default_json_headers, ("WWW-Authenticate", "Basic")]
-        return super().handle_error_response(request, error)
+        response: Response = super().handle_error_response(request, error)
+        return response
 
     def get_token_grant(self, request: OAuthRequest) -> Any:
         if not request.payload.grant_type:
@@ -123,61 +131,79 @@ class OAuthServer(AuthorizationServer):
         if scope and not _SCOPE.fullmatch(scope):
             raise InvalidScopeError("The scope is not a space-separated list of scope names.")
 
-    # -- storage hooks (run in a worker thread) --------------------------------------------
+    # -- hooks (run in a worker thread) ---------------------------------------------------
 
     def query_client(self, client_id: str) -> Client | None:
-        return self.tokens.client(client_id)
+        return self.registry.get(client_id)
 
     def save_token(self, token: dict[str, Any], request: OAuthRequest) -> None:
-        if isinstance(request.authorization_code, CodeRecord):
-            wait(self.codes.start_login(request.authorization_code, request.user, token))
-            return
-        refresh_token = token.get("refresh_token")
-        if refresh_token is None:
-            return
-        previous = request.refresh_token
-        if isinstance(previous, RefreshTokenRecord):
-            if not wait(self.tokens.rotate(previous, refresh_token)):
-                # another request rotated this token first: a replay, so the login ends
-                wait(self.tokens.end_session(previous.sid))
-                audit("refresh.reused", user_id=previous.session.user_id, sid=previous.sid)
-                raise InvalidGrantError(REUSED)
-            return
-        try:
-            wait(self.tokens.start_session(request.user, request.client.client_id, token["scope"], refresh_token))
-        except CredentialsChanged:
-            raise InvalidGrantError(WRONG_CREDENTIALS) from None
-        audit("login.succeeded", user_id=request.user.user_id, sid=request.user.sid)
+        """Unused: each grant stores what it issued in its own save_token (grants.py)."""
 
     def check_password(self, username: str, password: str, client_ip: str) -> AuthenticatedUser | None:
         try:
-            credentials = wait(self._password_check(lookup_key(username), password, client_ip))
+            credentials = run(self._password_check(lookup_key(username), password, client_ip))
         except SlowDown as exc:
             raise SlowDownError(exc.retry_after) from None
         if credentials is None:
             return None
-        if self.may_sign_in is not None and not wait(self.may_sign_in(credentials.user_id)):
-            raise InvalidGrantError(UNVERIFIED_EMAIL)  # after the right password only
         return AuthenticatedUser(credentials.user_id, new_session_id(), credentials.stamp)
 
-    def find_code(self, code: str) -> CodeRecord | None:
-        return wait(self.codes.find(code))
+    def require_verified_email(self, user: AuthenticatedUser) -> None:
+        """IDP_REQUIRE_VERIFIED_EMAIL: invalid_grant for an address not confirmed yet."""
+        if self._verification is not None:
+            run(self._verification.require_verified(user.user_id))
+
+    def start_login(self, user: AuthenticatedUser, client_id: str, scope: str, refresh_token: str) -> None:
+        login = self._logins.new(user.sid, user.user_id, client_id, scope, refresh_token.split(".", 1)[1])
+        run(self._logins.start(login, user.stamp))
+
+    def present_refresh_token(self, token: str, client: Client) -> RefreshTokenRecord:
+        login = run(self._refresh.present(token, client.client_id))
+        return RefreshTokenRecord(login, True, self._now(), self._issuer, presented=token)
+
+    def rotate_refresh_token(self, record: RefreshTokenRecord, successor: str) -> None:
+        run(self._refresh.rotate(record.login, record.presented, successor))
+
+    def present_code(self, code: str, client: Client, verifier: str | None) -> CodeRecord:
+        return CodeRecord(run(self._codes.present(code, client.client_id, verifier)))
 
     def redeem_code(self, record: CodeRecord) -> AuthenticatedUser:
-        return wait(self.codes.redeem(record))
+        redemption = run(self._codes.redeem(record.stored))
+        return AuthenticatedUser(record.stored.user_id, redemption.sid, record.stored.stamp, redemption)
 
-    def find_refresh_token(self, token: str) -> RefreshTokenRecord | None:
-        return wait(self.tokens.refresh_record(token))
-
-    def end_session(self, sid: str) -> None:
-        wait(self.tokens.end_session(sid))
+    def start_code_login(self, user: AuthenticatedUser, refresh_token: str | None) -> None:
+        assert user.redemption is not None
+        run(self._codes.start_login(user.redemption, refresh_token))
 
     def find_token(self, token: str, hint: str | None) -> TokenRecord | None:
-        return wait(self.tokens.find(token, hint))
+        """Look the token up as the hint says first, then as the other kind (the other
+        lookup costs no round trip: a JWT is not a refresh token's shape, nor the reverse).
+        A token of a client that left the clients file is not found."""
+        lookups = [self._find_access_token, self._find_refresh_token]
+        if hint == "refresh_token":
+            lookups.reverse()
+        for lookup in lookups:
+            record = lookup(token)
+            if record is not None:
+                return record if record.client_id in self.registry else None
+        return None
 
     def revoke(self, record: TokenRecord) -> None:
-        wait(self.tokens.revoke(record))
+        """An access token: that token. A refresh token: its whole login."""
         if isinstance(record, RefreshTokenRecord):
-            audit("logout", user_id=record.session.user_id, sid=record.sid, ended="login")
+            run(self._logins.end(record.sid))
+            audit("logout", user_id=record.login.user_id, sid=record.sid, ended="login")
         else:
+            run(self._access.revoke(record.token))
             audit("logout", user_id=record.claims.get("sub"), sid=record.claims.get("sid"), ended="access_token")
+
+    def _find_access_token(self, token: str) -> TokenRecord | None:
+        found = run(self._access.find(token))
+        return AccessTokenRecord(found) if found is not None else None
+
+    def _find_refresh_token(self, token: str) -> TokenRecord | None:
+        view = run(self._refresh.inspect(token))
+        return RefreshTokenRecord(view.login, view.current, self._now(), self._issuer) if view else None
+
+    def _now(self) -> datetime:
+        return to_datetime(self._clock())
