@@ -14,8 +14,8 @@ from quart.typing import ResponseReturnValue
 
 from idp.clock import Clock, system_clock, to_datetime
 from idp.http import (
-    authorize, cors, csrf, early_answers, errors, health, logout, observability, pages, recovery, signup, token,
-    userinfo, users, wellknown,
+    account, authorize, cors, csrf, early_answers, errors, health, logout, observability, pages, recovery,
+    second_step, signup, token, userinfo, users, wellknown,
 )
 from idp.http.context import attach
 from idp.http.asgi import put_in_front
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     attach(app, services)
 
     for blueprint in (wellknown.bp, health.bp, token.bp, users.bp, authorize.bp, signup.bp, userinfo.bp,
-                      logout.bp, recovery.bp):
+                      logout.bp, account.bp, second_step.bp, recovery.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     observability.install(app, settings.max_body_bytes)
@@ -118,6 +118,9 @@ async def _announce(services: Services) -> None:
     if demo.clients(settings):
         log.warning("registered the demo client %r: memory:// and no IDP_CLIENTS_FILE", demo.CLIENT_ID)
         print(demo.banner(settings), file=sys.stderr, flush=True)
+    if not services.passkeys.enabled:
+        log.warning("passkeys are off: the issuer %s names an IP address, and WebAuthn needs a host name "
+                    "(use http://localhost:PORT in development)", settings.issuer)
     if not settings.issuer_is_secure:
         log.warning("IDP_ISSUER %s is plain http and not loopback: tokens and passwords cross "
                     "the network in clear unless a TLS proxy is in front", settings.issuer)

@@ -81,6 +81,8 @@ class Settings:
     keep_alive_timeout: int = _variable(int, "seconds an idle keep-alive connection stays open", 75)
     self_registration: str = _variable(str, "open: anyone may POST /users; closed: accounts are made "
                                        "with idp users add", "open")
+    factor_key: str = _variable(str, "base64 of 32 random bytes: the key that encrypts authenticator-app keys "
+                                "at rest", "", shown="the file factor.key in IDP_KEYS_DIR")
     metrics_addr: str = _variable(str, "host:port of the Prometheus /metrics listener (e.g. 127.0.0.1:9100)", "",
                                   shown="none (off)")
     smtp_url: str = _variable(str, "smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://... "

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIServer
 
+from idp.accounts import sealing
+from idp.accounts.factors import Factors
 from idp.accounts.hashing import HashingPool
+from idp.accounts.passkeys import Passkeys
 from idp.accounts.password_check import PasswordCheck
 from idp.accounts.recovery import Links, PasswordReset, Verification
 from idp.accounts.service import Accounts
@@ -36,6 +40,7 @@ from idp.settings import Settings
 from idp.store.clients import ClientStore
 from idp.store.codes import CodeStore
 from idp.store.consents import ConsentStore
+from idp.store.factors import FactorStore
 from idp.store.interactions import InteractionStore
 from idp.store.logins import LoginStore
 from idp.store.mongo import Database, MongoClient, close, connect
@@ -70,6 +75,10 @@ class Services:
     codes: Codes
     consents: Consents
     interactions: Interactions
+    factors: Factors
+    passkeys: Passkeys
+    factor_store: FactorStore
+    throttle: Throttle
     outbox: OutboxStore
     mail: Mail
     verification: Verification
@@ -114,18 +123,21 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     browser = BrowserSessions(login_store, logins, clock)
     codes = Codes(CodeStore(db), logins, browser, clock)
     consents = Consents(ConsentStore(db), clock)
-    accounts = Accounts(users, login_store, throttle, password_check, hashing, clock, consents)
+    factor_store = FactorStore(db)
+    sealer = sealing.Sealer(sealing.load_key(settings.factor_key, settings.keys_dir))
+    factors = Factors(factor_store, sealer, clock, issuer_name=_host(settings.issuer))
     outbox = OutboxStore(db)
     mail = build_mail(settings, outbox, clock)
     links = Links(RecoveryTokenStore(db), settings.issuer, clock)
     verification = Verification(users, links, mail, throttle, settings)
-    accounts.verify_with(verification)
+    accounts = Accounts(users, login_store, throttle, password_check, hashing, clock, consents, factors,
+                        verification)
     oauth = OAuthServer(
         registry=registry, logins=logins, refresh=refresh, access=access, codes=codes,
         password_check=password_check,
         generator=AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock),
         id_tokens=IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock, id_token_profile(users)),
-        issuer=settings.issuer, clock=clock, verification=verification,
+        issuer=settings.issuer, clock=clock, second_factor=factors.refuse_password_alone, verification=verification,
     )
     return Services(
         settings=settings,
@@ -149,8 +161,17 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         codes=codes,
         consents=consents,
         interactions=Interactions(InteractionStore(db), logins.now),
+        factors=factors,
+        passkeys=Passkeys(factor_store, settings.issuer, clock, rp_name=_host(settings.issuer)),
+        factor_store=factor_store,
+        throttle=throttle,
         outbox=outbox,
         mail=mail,
         verification=verification,
         password_reset=PasswordReset(accounts, users, links, mail, throttle, verification, settings),
     )
+
+
+def _host(issuer: str) -> str:
+    """The name people see for this server in their authenticator app and passkey list."""
+    return urlsplit(issuer).hostname or issuer

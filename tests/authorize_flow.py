@@ -67,6 +67,7 @@ def authorize_url(params: dict[str, str]) -> str:
 async def page_form(response: Any) -> tuple[str, dict[str, str]]:
     """(the action, the hidden fields) of the form a page holds."""
     text = await response.get_data(as_text=True)
+    text = text[:text.find("</form>") + 1 or None]  # the first form: the page's main one
     action = _ACTION.search(text)
     assert action, text
     return html.unescape(action[1]), {html.unescape(k): html.unescape(v) for k, v in _HIDDEN.findall(text)}

@@ -62,6 +62,14 @@ class FakeLogins:
         await self.end_many(ended)
         return len(ended)
 
+    async def of_user(self, user_id: str, now: datetime, limit: int = 500) -> list[Login | BrowserSession]:
+        await asyncio.sleep(0)
+        found: list[Login | BrowserSession] = [
+            *(x for x in self.logins.values() if x.user_id == user_id and x.expires_at > now),
+            *(x for x in self.browsers.values() if x.user_id == user_id and x.expires_at > now),
+        ]
+        return sorted(found, key=lambda x: x.created_at, reverse=True)[:limit]
+
     async def enrol(self, user_id: str, sid: str, limit: int) -> Enrolment:
         await asyncio.sleep(0)
         if user_id not in self.lists:
@@ -151,6 +159,12 @@ class FakeConsents:
 
     async def grant(self, user_id: str, client_id: str, scopes: list[str], now: datetime) -> None:
         self.consents[(user_id, client_id)] = self.consents.get((user_id, client_id), frozenset()) | set(scopes)
+
+    async def of_user(self, user_id: str) -> dict[str, tuple[frozenset[str], datetime]]:
+        return {c: (scopes, datetime.min) for (u, c), scopes in self.consents.items() if u == user_id}
+
+    async def revoke(self, user_id: str, client_id: str) -> bool:
+        return self.consents.pop((user_id, client_id), None) is not None
 
     async def forget_user(self, user_id: str) -> int:
         gone = [key for key in self.consents if key[0] == user_id]

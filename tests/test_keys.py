@@ -201,3 +201,30 @@ def test_key_files_without_a_ring_are_not_silently_replaced(tmp_path: Path, cloc
     (tmp_path / "ring.json").unlink()
     with pytest.raises(ConfigError, match="no ring.json"):
         ring(tmp_path, clock)
+
+
+def test_hosts_starting_at_once_on_an_empty_shared_folder_agree_on_one_first_key(
+        tmp_path: Path, clock: ManualClock) -> None:
+    """Several hosts (here: rings of their own, as separate processes have) started
+    together on one new keys folder: every start succeeds and each host keeps, from its
+    very first token, the one key that the folder's ring publishes."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    hosts = 4
+    for attempt in range(5):
+        folder = tmp_path / f"keys{attempt}"
+        barrier = Barrier(hosts)
+
+        def start() -> tuple[str, list[str]]:
+            keyring = KeyRing(folder, TTL, clock)
+            barrier.wait()
+            keyring.load()
+            first_kid = keyring.active_kid
+            return first_kid, kids(keyring)
+
+        with ThreadPoolExecutor(hosts) as pool:
+            started = list(pool.map(lambda _: start(), range(hosts)))
+        assert len({kid for kid, _ in started}) == 1, started
+        assert all(published == [started[0][0]] for _, published in started), started
+        assert [p.name for p in folder.glob("*.pem")] == [f"{started[0][0]}.pem"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from idp.accounts.factors import Factors
 from idp.accounts.service import Accounts
 from idp.ops.audit import audit
 from idp.clock import Clock, rfc3339, system_clock, to_datetime
@@ -25,6 +26,7 @@ from idp.accounts.emails import InvalidEmail, normalise
 from idp.accounts.forms import InvalidForm, NewPasswordOnly, Registration, validate
 from idp.accounts.recovery import PasswordReset, Verification
 from idp.store.clients import ClientStore
+from idp.store.factors import FactorRecord
 from idp.store.logins import LoginStore
 from idp.store.users import Credentials, EmailTaken, User, UserStore, new_stamp
 
@@ -62,7 +64,8 @@ class Page:
 
 class Admin:
     def __init__(self, accounts: Accounts, users: UserStore, logins: LoginStore, clients: ClientStore,
-                 clock: Clock = system_clock) -> None:
+                 clock: Clock = system_clock, factors: Factors | None = None) -> None:
+        self._factors = factors
         self._accounts = accounts
         self._users = users
         self._logins = logins
@@ -168,6 +171,15 @@ class Admin:
         user, credentials = await self._find(ref)
         await self._accounts.remove(user)
         return Account(user, credentials.locked)
+
+    async def remove_factors(self, ref: str) -> tuple[Account, FactorRecord | None]:
+        """Remove the authenticator app, recovery codes and passkeys of a person who lost
+        them (a lost phone): a password alone signs them in again, until they add new ones.
+        Their logins stay. Returns the account and what was removed (None: nothing)."""
+        if self._factors is None:
+            raise AdminRefusal("second factors are not available in this command")
+        user, credentials = await self._find(ref)
+        return Account(user, credentials.locked), await self._factors.remove_all(user.user_id)
 
     # -- clients ---------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from idp.ops.audit import audit
 from idp.clock import Clock, to_datetime
 from idp.accounts.password_check import PasswordCheck
 from idp.accounts.emails import normalise
+from idp.accounts.factors import Factors
 from idp.accounts.forms import ProfileChange, Registration
 from idp.accounts.hashing import HashingPool
 from idp.logins.consents import Consents
@@ -66,6 +67,7 @@ class Accounts:
         hashing: HashingPool,
         clock: Clock,
         consents: Consents,
+        factors: Factors,
         verification: VerificationHooks | None = None,
     ) -> None:
         self._users = users
@@ -75,12 +77,8 @@ class Accounts:
         self._hashing = hashing
         self._clock = clock
         self._consents = consents
-        self._verification = verification
-
-    def verify_with(self, verification: VerificationHooks) -> None:
-        """Registration and e-mail changes queue their verification messages through it
-        (it is built after the accounts: a completed reset sets a password through them)."""
-        self._verification = verification
+        self._factors = factors
+        self._verification = verification  # None: no message asks to confirm an address
 
     async def register(self, form: Registration, client_ip: str) -> User:
         """Raises SlowDown past the registrations allowed per IP, EmailTaken."""
@@ -123,7 +121,12 @@ class Accounts:
             assert form.current_password is not None, "the blueprint requires it"
             credentials = await self._confirm_password(user, form.current_password, client_ip)
             profile.update(await self._change_credentials(credentials, sid, form))
-        updated = await self._users.update_profile(user_id, profile, to_datetime(self._clock()))
+        return await self._update_profile(user, profile)
+
+    async def _update_profile(self, user: User, profile: dict[str, Any]) -> User:
+        """Store the profile fields; a new address is sent a verification link, the old
+        one a notice. Raises UserGone."""
+        updated = await self._users.update_profile(user.user_id, profile, to_datetime(self._clock()))
         if updated is None:
             raise UserGone()
         if updated.email_key != user.email_key and self._verification is not None:
@@ -166,6 +169,18 @@ class Accounts:
         await self._logins.end_all_of(credentials.user_id)
         audit(event, user_id=credentials.user_id, **audit_fields)
 
+    async def change_confirmed(self, user_id: str, sid: str | None, form: ProfileChange) -> User:
+        """A change of e-mail or password whose confirmation the caller already holds (the
+        account page: a password or passkey given within the last minutes). Raises
+        UserGone, EmailTaken."""
+        user = await self.get(user_id)
+        credentials = await self._users.credentials(user.email_key)
+        if credentials is None or credentials.user_id != user_id:
+            raise UserGone()
+        profile: dict[str, Any] = {"name": form.name} if form.name is not None else {}
+        profile.update(await self._change_credentials(credentials, sid, form))
+        return await self._update_profile(user, profile)
+
     async def delete(self, user_id: str, current_password: str, client_ip: str) -> None:
         """Raises UserGone, WrongPassword, SlowDown."""
         user = await self.get(user_id)
@@ -173,12 +188,14 @@ class Accounts:
         await self.remove(user)
 
     async def remove(self, user: User) -> None:
-        """Delete an account whose removal is already authorised (its password, or an
-        administrator): close its list (logins in flight end themselves), end its
-        logins, then forget the credentials and the profile."""
+        """Delete an account whose removal is already authorised (its password, a passkey,
+        or an administrator): close its list (logins in flight end themselves), end its
+        logins, forget its consents and second factors, then the credentials and the
+        profile."""
         await self._logins.close_list(user.user_id)
         await self._logins.end_all_of(user.user_id)
         await self._consents.forget_user(user.user_id)
+        await self._factors.remove_all(user.user_id)
         await self._users.delete(user)
         audit("account.deleted", user_id=user.user_id)
 

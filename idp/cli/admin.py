@@ -59,6 +59,7 @@ def add_commands(commands: Any) -> None:
                        ("lock", "refuse every login of the account and end its logins"),
                        ("unlock", "let the account log in again"),
                        ("logout", "end every login of the account"),
+                       ("remove-factors", "remove the authenticator app, recovery codes and passkeys (a lost phone)"),
                        ("delete", "delete the account and end its logins"),
                        ("set-password", "set the password (from a prompt, or the first line of stdin) "
                                         "and end every login"),
@@ -85,7 +86,8 @@ def open_services(settings: Settings) -> Services:
 
 
 def admin_of(services: Services) -> Admin:
-    return Admin(services.accounts, services.users, services.login_store, services.clients, services.clock)
+    return Admin(services.accounts, services.users, services.login_store, services.clients, services.clock,
+                 factors=services.factors)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -196,6 +198,13 @@ async def _run(args: argparse.Namespace, admin: Admin, password: str | None, ser
         account, ended = await (admin.lock(args.user) if verb == "lock" else admin.logout(args.user))
         done = "locked" if verb == "lock" else "logged out"
         _print(args, {**account.view(), "ended_sessions": ended}, f"{done} {_who(account)}: ended {ended} login(s)")
+    elif verb == "remove-factors":
+        account, removed = await admin.remove_factors(args.user)
+        app = bool(removed and removed.totp)
+        passkeys = len(removed.passkeys) if removed else 0
+        _print(args, {**account.view(), "removed_authenticator_app": app, "removed_passkeys": passkeys},
+               f"{_who(account)}: removed {'the authenticator app and its recovery codes, ' if app else ''}"
+               f"{passkeys} passkey(s); the password alone signs in now")
     elif verb in ("set-password", "reset-link", "verify"):
         _recovery(args, await _recovery_verb(args, admin, password, services))
     elif verb == "unlock":

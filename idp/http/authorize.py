@@ -20,7 +20,7 @@ from werkzeug.datastructures import MultiDict
 from idp.accounts.emails import lookup_key
 from idp.accounts.service import UserGone
 from idp.accounts.throttling import SlowDown
-from idp.http import devices
+from idp.http import devices, factor_hooks
 from idp.http.answers import CONTINUE, answer_app
 from idp.http.context import services
 from idp.http.cookies import browser_session, see_other, set_session_cookie
@@ -28,7 +28,7 @@ from idp.http.csrf import require_csrf
 from idp.http.display import client_display
 from idp.http.forms import FORM, client_ip
 from idp.http.pages import Link, PageError, describe_scopes, render_page
-from idp.http.recovery import FORGOT_PATH, RESEND_PATH
+from idp.http.recovery import UNVERIFIED_EMAIL, forgot_url, resend_url
 from idp.logins.decision import IssueCode, NeedConsent, NeedLogin, Outcome, Refuse, decide, needs_granted
 from idp.logins.interaction import LIFETIME, new_interaction
 from idp.logins.logins import CredentialsChanged
@@ -167,16 +167,16 @@ async def _login_page(interaction: Interaction, auth_request: AuthorizationReque
     notice = interaction.notice if interaction.notice and interaction.notice.form == "login" else None
     display = client_display(auth_request.client.client_id)
     email = (notice.email if notice else None) or auth_request.login_hint
+    passkeys = services().passkeys.enabled  # the passkey button and the e-mail field's autofill
     response = await render_page(
         "login.html", status=notice.status if notice else 200, form_targets=[auth_request.redirect_uri],
+        scripts=passkeys, passkeys=passkeys,
         images=[display.logo_uri] if display and display.logo_uri else [], action=AUTHORIZE,
         hidden={"interaction": interaction.interaction_id, "step": "login"},
         email=email, error=notice.message if notice else None, client=display,
         client_name=display.name if display else auth_request.client.client_id,
         signup_url=signup_url(interaction) if registration_open() else None,
-        forgot_url=f"{FORGOT_PATH}?{urlencode({'email': email})}" if email else FORGOT_PATH,
-        resend_url=(f"{RESEND_PATH}?{urlencode({'email': email})}"
-                    if notice and notice.status == UNVERIFIED and email else None),
+        forgot_url=forgot_url(email), resend_url=resend_url(email) if notice and notice.status == UNVERIFIED else None,
     )
     if notice and notice.retry_after:
         response.headers["Retry-After"] = str(notice.retry_after)
@@ -209,6 +209,9 @@ async def _step(form: MultiDict[str, str]) -> Response:
         return await _login(interaction, form)
     if step == "consent":
         return await _consent(interaction, auth_request, form)
+    if step == "passkey":  # the login page's "sign in with a passkey"
+        signed = await factor_hooks.passkey_sign_in(form)
+        return await signed_in(interaction, signed.user_id, signed.stamp, amr=signed.amr)
     raise PageError(400, "This form can’t be accepted", "The form did not say what it was for. "
                     "Go back to the app and start signing in again.")
 
@@ -229,16 +232,17 @@ async def _login(interaction: Interaction, form: MultiDict[str, str]) -> Respons
         return await back_with(interaction, Notice(message=WRONG_CREDENTIALS, email=email))
     if not await svc.verification.may_sign_in(credentials.user_id):  # after the right password only
         return await back_with(interaction, unverified_notice(email))
-    response = await signed_in(interaction, credentials.user_id, credentials.stamp)
+    # an account with an authenticator app or a passkey is asked for it first (idp.http.second_step)
+    asked = await factor_hooks.begin_if_needed(credentials, {"kind": "authorize",
+                                                             "interaction": interaction.interaction_id})
+    response = asked or await signed_in(interaction, credentials.user_id, credentials.stamp)
     devices.remember(response, email_key)
     return response
 
 
 def unverified_notice(email: str) -> Notice:
     """IDP_REQUIRE_VERIFIED_EMAIL: say so, and offer to send the message again."""
-    return Notice(status=UNVERIFIED, email=email,
-                  message="Confirm your e-mail address first: open the link in the message we sent to it, "
-                          "then sign in.")
+    return Notice(status=UNVERIFIED, email=email, message=UNVERIFIED_EMAIL)
 
 
 def throttled_notice(email: str, retry_after: int, form: str = "login") -> Notice:
@@ -255,18 +259,20 @@ async def back_with(interaction: Interaction, notice: Notice) -> Response:
     return see_other(signup_url(interaction) if notice.form == "signup" else continue_url(interaction))
 
 
-async def signed_in(interaction: Interaction, user_id: str, stamp: str) -> Response:
-    """Start a browser session for a password just checked, note it on the interaction
-    (which satisfies prompt=login and max_age for this browser only), and go on."""
+async def signed_in(interaction: Interaction, user_id: str, stamp: str,
+                    amr: tuple[str, ...] = ("pwd",)) -> Response:
+    """Start a browser session for a sign-in just checked (a password, with its second
+    step if any, or a passkey: amr), note it on the interaction (which satisfies
+    prompt=login and max_age for this browser only), and go on."""
     svc = services()
     previous = await browser_session()
     try:
-        cookie, browser = await svc.browser.start(user_id, stamp)
+        cookie, browser = await svc.browser.start(user_id, stamp, amr)
     except CredentialsChanged:
         return await back_with(interaction, Notice(message=WRONG_CREDENTIALS))
     if previous is not None and previous.sid != browser.sid:
         await svc.browser.replace(previous, browser)
-    audit("login.succeeded", user_id=user_id, sid=browser.sid, via="browser")
+    audit("login.succeeded", user_id=user_id, sid=browser.sid, via="browser", methods=list(amr))
     await svc.interactions.signed_in(interaction, browser.sid)
     response = see_other(continue_url(interaction))
     set_session_cookie(response, cookie)

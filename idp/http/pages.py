@@ -86,25 +86,27 @@ def expressible(uri: str) -> bool:
     return csp_source(uri) is not None
 
 
-def page_csp(form_targets: Iterable[str] = (), images: Iterable[str] = ()) -> str:
+def page_csp(form_targets: Iterable[str] = (), images: Iterable[str] = (), scripts: bool = False) -> str:
     """The Content-Security-Policy of a page: its own stylesheet and images, no script, no
     framing, and forms that post to this server. Browsers also hold a form's redirect to
     form-action, so a form whose answer redirects to an app (login, consent) names the
-    app's redirect URI in `form_targets`; `images` adds a client's logo."""
+    app's redirect URI in `form_targets`; `images` adds a client's logo; `scripts` allows
+    the passkey steps' script, from this server's own files only (never inline)."""
     targets = [source for source in (csp_source(uri) for uri in form_targets) if source is not None]
     sources = " ".join(["'self'", *dict.fromkeys(targets)])
     image_sources = " ".join(["'self'", *dict.fromkeys(o for o in (web_origin(u) for u in images) if o)])
-    return (f"default-src 'none'; style-src 'self'; img-src {image_sources}; form-action {sources}; "
+    script = "script-src 'self'; connect-src 'self'; " if scripts else ""
+    return (f"default-src 'none'; {script}style-src 'self'; img-src {image_sources}; form-action {sources}; "
             "frame-ancestors 'none'; base-uri 'none'")
 
 
 async def render_page(template: str, *, status: int = 200, form_targets: Iterable[str] = (),
-                      images: Iterable[str] = (), **context: Any) -> Response:
+                      images: Iterable[str] = (), scripts: bool = False, **context: Any) -> Response:
     """A page as a response, with the page CSP; never cached, since pages carry CSRF
     tokens and who is signed in."""
     response = Response(await render_template(template, **context), status=status,
                         mimetype="text/html")
-    response.headers["Content-Security-Policy"] = page_csp(form_targets, images)
+    response.headers["Content-Security-Policy"] = page_csp(form_targets, images, scripts)
     response.headers["Cache-Control"] = "no-store"
     return response
 

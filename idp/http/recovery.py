@@ -10,6 +10,7 @@ in their URL).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from quart import Blueprint, Response, jsonify, request
 from werkzeug.datastructures import MultiDict
@@ -31,6 +32,18 @@ bp = Blueprint("recovery", __name__)
 FORGOT_PATH = "/account/forgot"
 RESEND_PATH = "/account/verify/resend"
 SIGN_IN_PATH = "/account"
+UNVERIFIED_EMAIL = ("Confirm your e-mail address first: open the link in the message we sent to it, "
+                    "then sign in.")
+
+
+def forgot_url(email: str | None) -> str:
+    """The login pages' "Forgot your password?" link, with the address typed so far."""
+    return f"{FORGOT_PATH}?{urlencode({'email': email})}" if email else FORGOT_PATH
+
+
+def resend_url(email: str | None) -> str | None:
+    """The link that sends the verification message again (IDP_REQUIRE_VERIFIED_EMAIL)."""
+    return f"{RESEND_PATH}?{urlencode({'email': email})}" if email else None
 
 
 # -- JSON -------------------------------------------------------------------------------

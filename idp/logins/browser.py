@@ -37,15 +37,16 @@ class BrowserSessions:
         self._logins = logins
         self._clock = clock
 
-    async def start(self, user_id: str, stamp: str) -> tuple[str, BrowserSession]:
-        """A new browser session for a password just checked against credentials `stamp`;
-        returns (the cookie value, the session). Raises CredentialsChanged."""
+    async def start(self, user_id: str, stamp: str, amr: tuple[str, ...] = ("pwd",)) -> tuple[str, BrowserSession]:
+        """A new browser session for a sign-in just checked against credentials `stamp`;
+        returns (the cookie value, the session). Raises CredentialsChanged. amr: how the
+        person signed in (RFC 8176), carried on to the ID tokens of its codes."""
         cookie = new_cookie()
         sid, secret = cookie.split(".", 1)
         now = to_datetime(self._clock())
         expires_at, purge_at = self._logins.lifetime(now)
         session = BrowserSession(sid=sid, user_id=user_id, stamp=stamp, created_at=now,
-                                 expires_at=expires_at, purge_at=purge_at, secret_hash=secret_hash(secret))
+                                 expires_at=expires_at, purge_at=purge_at, secret_hash=secret_hash(secret), amr=amr)
         await self._store.create_browser(session)
         await self._logins.enrol(sid, user_id, stamp)
         return cookie, session

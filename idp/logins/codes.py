@@ -74,6 +74,7 @@ class Codes:
             scope=scope, nonce=nonce, code_challenge=code_challenge, user_id=browser.user_id,
             stamp=browser.stamp, browser_sid=browser.sid,
             auth_time=int(browser.created_at.timestamp()), expires_at=self._now() + CODE_LIFETIME,
+            amr=browser.amr,
         ))
         return code
 

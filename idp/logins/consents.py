@@ -4,6 +4,8 @@ it leaves the clients file (a client id added back later starts with none)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from idp.clock import Clock, to_datetime
 from idp.store.protocols import ConsentStorage
 
@@ -18,6 +20,14 @@ class Consents:
 
     async def grant(self, user_id: str, client_id: str, scopes: list[str]) -> None:
         await self._store.grant(user_id, client_id, scopes, to_datetime(self._clock()))
+
+    async def of_user(self, user_id: str) -> dict[str, tuple[frozenset[str], datetime]]:
+        """Every app a person allowed: client id → (scopes, when last granted)."""
+        return await self._store.of_user(user_id)
+
+    async def revoke(self, user_id: str, client_id: str) -> bool:
+        """Forget one app's consent (it asks again next time); True if there was one."""
+        return await self._store.revoke(user_id, client_id)
 
     async def forget_user(self, user_id: str) -> int:
         return await self._store.forget_user(user_id)

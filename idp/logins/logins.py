@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from idp.clock import Clock, to_datetime
 from idp.logins.handles import secret_hash
 from idp.store.protocols import LoginStorage
-from idp.store.records import Login
+from idp.store.records import BrowserSession, Login
 
 
 class CredentialsChanged(Exception):
@@ -71,3 +71,25 @@ class Logins:
     async def end_all_of(self, user_id: str) -> int:
         """End every login of a user; how many ended."""
         return await self._store.end_all_of(user_id)
+
+    async def of_user(self, user_id: str) -> list[Login | BrowserSession]:
+        """A person's live logins and browser sessions, newest first (their account page)."""
+        return await self._store.of_user(user_id, self.now())
+
+    async def end_one_of(self, user_id: str, sid: str) -> Login | BrowserSession | None:
+        """End one login or browser session of this person (never another's): what ended, or None."""
+        mine = next((item for item in await self.of_user(user_id) if item.sid == sid), None)
+        if mine is None or not await self._store.end(mine.sid):
+            return None
+        return mine
+
+    async def end_others_of(self, user_id: str, keep_sid: str) -> int:
+        """End every login and browser session of a person but keep_sid; how many ended."""
+        return await self._store.end_all_of(user_id, keep_sid=keep_sid)
+
+    async def end_client_of(self, user_id: str, client_id: str) -> int:
+        """End a person's logins through one client (the app they removed); how many ended."""
+        sids = [item.sid for item in await self.of_user(user_id)
+                if isinstance(item, Login) and item.client_id == client_id]
+        await self._store.end_many(sids)
+        return len(sids)

@@ -25,11 +25,17 @@ log = logging.getLogger("idp.audit")
 EVENTS = frozenset({
     "login.succeeded", "login.failed", "login.throttled", "refresh.reused", "logout",
     "password.changed", "email.changed", "account.created", "account.deleted",
-    "account.locked", "key.rotated", "client.removed", "code.redeemed", "code.replayed",
+    "account.locked", "key.rotated", "client.removed",
+    # second factors and passkeys
+    "mfa.enabled", "mfa.disabled", "recovery_codes.renewed", "recovery_code.used",
+    "passkey.added", "passkey.removed", "passkey.counter_regressed", "second_step.failed",
+    "code.redeemed", "code.replayed",
+    # account recovery and verified e-mail
     "password.reset.requested", "password.reset", "email.verified",
 })
 # what an operator should look at; the rest are the ordinary life of accounts
-_WARNINGS = frozenset({"login.throttled", "refresh.reused", "code.replayed", "account.locked", "client.removed"})
+_WARNINGS = frozenset({"login.throttled", "refresh.reused", "code.replayed", "account.locked", "client.removed",
+                       "passkey.counter_regressed"})
 
 _bound: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("idp_audit_bound", default={})
 

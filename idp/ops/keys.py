@@ -23,6 +23,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -117,11 +118,23 @@ class KeyRing:
         with self._lock:
             self._check_folder()
             if not (self._folder / RING_FILE).exists():
-                if any(self._folder.glob("*.pem")):
-                    raise ConfigError(f"{self._folder} holds .pem files but no {RING_FILE}")
-                now = self._clock()
-                self._write_ring([self._new_entry(now, now)])
+                self._make_first_key()
             self._read()
+
+    def _make_first_key(self) -> None:
+        """The first key of a new folder. Several hosts sharing the folder may start at
+        once: each makes a key, the first ring linked into place wins, and the others
+        drop their key and read that ring, so every host signs with the one key published.
+        Key files without a ring are refused, unless a ring follows them at once (another
+        host between writing its key and its ring)."""
+        if any(self._folder.glob("*.pem")) and not _ring_appears(self._folder / RING_FILE):
+            raise ConfigError(f"{self._folder} holds .pem files but no {RING_FILE}")
+        if (self._folder / RING_FILE).exists():
+            return
+        now = self._clock()
+        first = self._new_entry(now, now)
+        if not _link_private(self._folder / RING_FILE, _ring_json([first])):
+            (self._folder / f"{first.kid}.pem").unlink(missing_ok=True)
 
     def _check_folder(self) -> None:
         try:
@@ -199,8 +212,7 @@ class KeyRing:
         return _Entry(kid, self._read_key(kid), now, signs_from)
 
     def _write_ring(self, entries: list[_Entry]) -> None:
-        ring = {"keys": [{"kid": e.kid, "created": e.created, "signs_from": e.signs_from} for e in entries]}
-        _write_private(self._folder / RING_FILE, json.dumps(ring, indent=2).encode())
+        _write_private(self._folder / RING_FILE, _ring_json(entries))
 
     # -- use -----------------------------------------------------------------------
 
@@ -290,6 +302,40 @@ def _iso(seconds: float) -> str:
 
 def _params(kid: str) -> KeyParameters:
     return {"kid": kid, "alg": ALGORITHM, "use": "sig"}
+
+
+def _ring_json(entries: list[_Entry]) -> bytes:
+    ring = {"keys": [{"kid": e.kid, "created": e.created, "signs_from": e.signs_from} for e in entries]}
+    return json.dumps(ring, indent=2).encode()
+
+
+FIRST_RING_WAIT = 2.0
+"""Seconds to wait for the ring of a host that wrote its first key a moment ago."""
+
+
+def _ring_appears(path: Path) -> bool:
+    deadline = time.monotonic() + FIRST_RING_WAIT
+    while not path.exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _link_private(path: Path, data: bytes) -> bool:
+    """Write a file with mode 0600 unless it exists (atomically: the first writer wins,
+    and no reader sees half of it); False if it existed."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return True
 
 
 def _write_private(path: Path, data: bytes) -> None:

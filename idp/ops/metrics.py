@@ -49,6 +49,10 @@ HASH_QUEUE = Gauge("idp_password_hash_queue", "password hashes waiting for a thr
                    multiprocess_mode="livesum")
 HASH_SECONDS = Histogram("idp_password_hash_seconds", "time one password hash or verification takes",
                          buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0))
+FACTOR_CHANGES = Counter("idp_factor_changes", "second factors enrolled and removed, by factor (totp, passkey) "
+                         "and change (enabled, disabled, added, removed)", ["factor", "change"])
+SECOND_STEPS = Counter("idp_second_steps", "sign-in steps after the password and passkey sign-ins, by method "
+                       "(totp, recovery, passkey) and outcome (succeeded, failed)", ["method", "outcome"])
 DATABASE_ERRORS = Counter("idp_database_errors", "requests answered 503 because the database did not answer")
 MAIL_QUEUED = Counter("idp_mail_queued", "messages stored in the outbox to be sent")
 MAIL_SENT = Counter("idp_mail_sent", "messages the mail server accepted")

@@ -35,6 +35,16 @@ class ConsentStore:
         doc = await self._consents.find_one({"_id": _key(user_id, client_id)})
         return frozenset(doc["scopes"]) if doc else frozenset()
 
+    async def of_user(self, user_id: str) -> dict[str, tuple[frozenset[str], datetime]]:
+        """Every consent of a user, by client id: the `_id` range of forget_user."""
+        prefix = text(user_id)
+        cursor = self._consents.find({"_id": {"$gte": f"{prefix} ", "$lt": f"{prefix}!"}})
+        return {doc["_id"][len(prefix) + 1:]: (frozenset(doc["scopes"]), doc["updated_at"]) async for doc in cursor}
+
+    async def revoke(self, user_id: str, client_id: str) -> bool:
+        result = await self._consents.delete_one({"_id": _key(user_id, client_id)})
+        return result.deleted_count == 1
+
     async def grant(self, user_id: str, client_id: str, scopes: list[str], now: datetime) -> None:
         """Add scopes to what the user granted the client (a wider request adds to it)."""
         await self._consents.update_one(

@@ -98,6 +98,17 @@ class LoginStore:
         """How many logins of a user are live (for an administrator; uses the user_id index)."""
         return int(await self._logins.count_documents({"user_id": text(user_id), "purge_at": {"$gt": now}}))
 
+    async def of_user(self, user_id: str, now: datetime, limit: int = 500) -> list[Login | BrowserSession]:
+        """The live logins and browser sessions of a user, newest first (the account page:
+        a rare path, on the user_id index)."""
+        cursor = self._logins.find({"user_id": text(user_id), "purge_at": {"$gt": now}}).limit(limit)
+        found: list[Login | BrowserSession] = [
+            BrowserSession.from_document(doc) if doc["client_id"] == BROWSER else Login.from_document(doc)
+            async for doc in cursor
+        ]
+        live = [item for item in found if item.expires_at > now]
+        return sorted(live, key=lambda item: item.created_at, reverse=True)
+
     async def _live(self, sid: str, now: datetime) -> dict[str, Any] | None:
         doc: dict[str, Any] | None = await self._logins.find_one({"_id": text(sid)})
         if doc is None or doc["purge_at"] <= now:

@@ -44,6 +44,9 @@ class LoginStorage(Protocol):
     async def end_all_of(self, user_id: str, keep_sid: str | None = None) -> int:
         """End every login of a user but keep_sid; how many ended."""
 
+    async def of_user(self, user_id: str, now: datetime, limit: int = 500) -> list[Login | BrowserSession]:
+        """The live logins and browser sessions of a user, newest first."""
+
     async def enrol(self, user_id: str, sid: str, limit: int) -> Enrolment:
         """Append sid to the user's list and read back the credentials stamp in the same
         atomic update: a password change that completed before it is seen."""
@@ -99,6 +102,12 @@ class ConsentStorage(Protocol):
 
     async def grant(self, user_id: str, client_id: str, scopes: list[str], now: datetime) -> None:
         """Add scopes (one atomic upsert with `$addToSet`: concurrent grants both count)."""
+
+    async def of_user(self, user_id: str) -> dict[str, tuple[frozenset[str], datetime]]:
+        """Every consent of a user: client id → (scopes, when last granted)."""
+
+    async def revoke(self, user_id: str, client_id: str) -> bool:
+        """Forget one consent; True if there was one."""
 
     async def forget_user(self, user_id: str) -> int:
         """Remove every consent of a user (the account is gone); how many."""

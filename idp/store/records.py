@@ -64,12 +64,14 @@ class BrowserSession:
     expires_at: datetime
     purge_at: datetime
     secret_hash: str
+    amr: tuple[str, ...] = ()  # how the person signed in (RFC 8176); its codes carry it on
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> BrowserSession:
         return cls(
             sid=doc["_id"], user_id=doc["user_id"], stamp=doc.get("stamp"), created_at=doc["created_at"],
             expires_at=doc["expires_at"], purge_at=doc["purge_at"], secret_hash=doc["secret_hash"],
+            amr=tuple(doc.get("amr", ())),
         )
 
     def document(self) -> dict[str, Any]:
@@ -77,7 +79,7 @@ class BrowserSession:
             "_id": self.sid, "user_id": self.user_id, "client_id": BROWSER, "scope": "", "stamp": self.stamp,
             "created_at": self.created_at, "issued_at": self.created_at, "expires_at": self.expires_at,
             "purge_at": self.purge_at, "generation": 0, "secret_hash": self.secret_hash,
-            "used_hashes": [], "revoked_jtis": [],
+            "used_hashes": [], "revoked_jtis": [], "amr": list(self.amr),
         }
 
 
@@ -106,6 +108,7 @@ class StoredCode:
     expires_at: datetime
     used_by: str | None = None  # the login its redemption started
     replayed: bool = False
+    amr: tuple[str, ...] = ()  # how the person signed in: the browser session's, for the ID token
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> StoredCode:
@@ -114,7 +117,7 @@ class StoredCode:
             scope=doc["scope"], nonce=doc.get("nonce"), code_challenge=doc["code_challenge"],
             user_id=doc["user_id"], stamp=doc.get("stamp"), browser_sid=doc["browser_sid"],
             auth_time=doc["auth_time"], expires_at=doc["expires_at"], used_by=doc.get("used_by"),
-            replayed=doc.get("replayed", False),
+            replayed=doc.get("replayed", False), amr=tuple(doc.get("amr", ())),
         )
 
     def document(self) -> dict[str, Any]:
@@ -123,5 +126,5 @@ class StoredCode:
             "scope": self.scope, "nonce": self.nonce, "code_challenge": self.code_challenge,
             "user_id": self.user_id, "stamp": self.stamp, "browser_sid": self.browser_sid,
             "auth_time": self.auth_time, "expires_at": self.expires_at, "used_by": self.used_by,
-            "replayed": self.replayed,
+            "replayed": self.replayed, "amr": list(self.amr),
         }

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidGrantError
 
+from idp.accounts.factors import SecondFactorRequired
 from idp.accounts.recovery import EmailNotVerified
 from idp.logins.codes import CodeReplayed, CodeUnusable, SignInEnded
 from idp.logins.logins import CredentialsChanged
@@ -26,6 +27,7 @@ UNKNOWN_REFRESH_TOKEN = ("The refresh token is unknown, expired or revoked, or w
 UNUSABLE_CODE = ("The code is unknown, expired, already used, or was issued to another client; "
                  "start the sign-in again.")
 REPLAYED_CODE = "The code was already used; the login it started has ended. Start the sign-in again."
+SECOND_FACTOR = "this account uses a second factor: sign in through the browser"
 SIGN_IN_ENDED = "The sign-in ended (logout or a password change) before the code was used; start it again."
 
 ERRORS: dict[type[Exception], Callable[[], OAuth2Error]] = {
@@ -35,6 +37,7 @@ ERRORS: dict[type[Exception], Callable[[], OAuth2Error]] = {
     CodeReplayed: lambda: InvalidGrantError(REPLAYED_CODE),
     SignInEnded: lambda: InvalidGrantError(SIGN_IN_ENDED),
     CredentialsChanged: lambda: InvalidGrantError(WRONG_CREDENTIALS),
+    SecondFactorRequired: lambda: InvalidGrantError(SECOND_FACTOR),
     EmailNotVerified: lambda: InvalidGrantError(UNVERIFIED_EMAIL),
 }
 _DOMAIN = tuple(ERRORS)

@@ -143,5 +143,5 @@ class CodeRecord:
     def get_acr(self) -> None:
         return None
 
-    def get_amr(self) -> None:
-        return None
+    def get_amr(self) -> list[str] | None:
+        return list(self.stored.amr) or None

@@ -10,6 +10,7 @@ blueprint turns them into HTTP responses on the loop.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
@@ -77,7 +78,9 @@ class S256Only(CodeChallenge):
 class OAuthServer(AuthorizationServer):
     def __init__(self, *, registry: ClientRegistry, logins: Logins, refresh: Refresh, access: AccessTokens,
                  codes: Codes, password_check: PasswordCheck, generator: AccessTokenGenerator,
-                 id_tokens: IdTokens, issuer: str, clock: Clock, verification: Verification | None = None) -> None:
+                 id_tokens: IdTokens, issuer: str, clock: Clock,
+                 second_factor: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+                 verification: Verification | None = None) -> None:
         super().__init__()
         self._authenticate_client = ClientAuthenticator(self.query_client)
         self.registry = registry
@@ -86,6 +89,8 @@ class OAuthServer(AuthorizationServer):
         self._access = access
         self._codes = codes
         self._password_check = password_check
+        # raises SecondFactorRequired for an account a password alone cannot sign in to
+        self._second_factor = second_factor
         self._issuer = issuer
         self._clock = clock
         self._verification = verification
@@ -146,6 +151,8 @@ class OAuthServer(AuthorizationServer):
             raise SlowDownError(exc.retry_after) from None
         if credentials is None:
             return None
+        if self._second_factor is not None:  # after the right password only
+            run(self._second_factor(credentials.user_id))
         return AuthenticatedUser(credentials.user_id, new_session_id(), credentials.stamp)
 
     def require_verified_email(self, user: AuthenticatedUser) -> None:

@@ -107,6 +107,8 @@ class IdTokens(OpenIDCode):
         }
         if code.get_nonce():
             claims["nonce"] = code.get_nonce()
+        if code.get_amr():
+            claims["amr"] = code.get_amr()  # RFC 8176: how the person signed in
         if self._profile is not None:
             claims.update(self._profile(request.user.user_id, str(token.get("scope", ""))))
         header = {"alg": ALGORITHM, "typ": ID_TOKEN_TYPE}
