@@ -14,8 +14,8 @@ from quart.typing import ResponseReturnValue
 
 from idp.clock import Clock, system_clock, to_datetime
 from idp.http import (
-    account, authorize, cors, csrf, early_answers, errors, health, logout, observability, pages, second_step,
-    signup, token, userinfo, users, wellknown,
+    account, authorize, cors, csrf, early_answers, errors, health, logout, observability, pages, recovery,
+    second_step, signup, token, userinfo, users, wellknown,
 )
 from idp.http.context import attach
 from idp.http.asgi import put_in_front
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
     attach(app, services)
 
     for blueprint in (wellknown.bp, health.bp, token.bp, users.bp, authorize.bp, signup.bp, userinfo.bp,
-                      logout.bp, account.bp, second_step.bp):
+                      logout.bp, account.bp, second_step.bp, recovery.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     observability.install(app, settings.max_body_bytes)
@@ -91,6 +91,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             services.preparing = asyncio.create_task(_keep_preparing(services))
         if settings.metrics_address:
             _serve_metrics(services, settings.metrics_address)
+        if services.mail.sender is not None:
+            services.mail.sender.start()
 
     @app.after_serving
     async def _stop() -> None:
@@ -99,7 +101,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock = system_clock)
             services.metrics_server.server_close()
         if services.preparing is not None:
             services.preparing.cancel()
-        await services.close()
+        await services.close()  # the mail sender first: a message being sent goes again after its lease
 
     return app
 
@@ -112,6 +114,7 @@ async def _announce(services: Services) -> None:
             "Development only; set IDP_MONGO_URI to a mongodb:// URI in production."
         )
     services.keyring.announce()
+    services.mail.announce()
     if demo.clients(settings):
         log.warning("registered the demo client %r: memory:// and no IDP_CLIENTS_FILE", demo.CLIENT_ID)
         print(demo.banner(settings), file=sys.stderr, flush=True)

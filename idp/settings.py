@@ -85,6 +85,13 @@ class Settings:
                                 "at rest", "", shown="the file factor.key in IDP_KEYS_DIR")
     metrics_addr: str = _variable(str, "host:port of the Prometheus /metrics listener (e.g. 127.0.0.1:9100)", "",
                                   shown="none (off)")
+    smtp_url: str = _variable(str, "smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://... "
+                              "(TLS from the start): where mail goes", "", shown="none")
+    mail_from: str = _variable(str, "the sender of every message", "", shown="no-reply@ + the issuer's host")
+    reset_ttl: int = _variable(int, "seconds a password-reset link works", 1800)
+    verify_ttl: int = _variable(int, "seconds an e-mail verification link works", 86_400)
+    require_verified_email: bool = _variable(bool, "refuse sign-in to accounts whose e-mail is not verified",
+                                             False, shown="false")
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -100,6 +107,7 @@ class Settings:
             )
         if self.self_registration not in ("open", "closed"):
             raise ConfigError(f"IDP_SELF_REGISTRATION must be open or closed, not {self.self_registration!r}")
+        _check_mail(self)
         self.metrics_address  # noqa: B018 (raises ConfigError for a malformed IDP_METRICS_ADDR)
         for f in fields(self):
             if f.name in _MAY_BE_ZERO:
@@ -201,6 +209,10 @@ def _parse(name: str, kind: type, raw: str) -> object:
         return frozenset(part.strip() for part in raw.split(",") if part.strip())
     if kind is Path:
         return Path(raw)
+    if kind is bool:
+        if raw.strip().lower() not in _BOOLEANS:
+            raise ConfigError(f"IDP_{name.upper()} must be true or false, not {raw!r}")
+        return _BOOLEANS[raw.strip().lower()]
     return raw.rstrip("/") if name == "issuer" else raw
 
 
@@ -224,3 +236,23 @@ def _check_url(variable: str, value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{variable} must be an absolute http(s) URL, not {value!r}")
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
+def _check_mail(settings: Settings) -> None:
+    """IDP_SMTP_URL names a server (its credentials are never repeated in a message), and
+    IDP_MAIL_FROM defaults to no-reply@ the issuer's host."""
+    if settings.smtp_url:
+        parts = urlsplit(settings.smtp_url)
+        try:
+            parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except ValueError:
+            raise ConfigError("IDP_SMTP_URL has a port that is not a number") from None
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ConfigError("IDP_SMTP_URL must be smtp://[user:password@]host[:port] or smtps://...")
+    if not settings.mail_from:
+        object.__setattr__(settings, "mail_from", f"no-reply@{urlsplit(settings.issuer).hostname}")
+    elif "@" not in settings.mail_from:
+        raise ConfigError(f"IDP_MAIL_FROM must be an e-mail address, not {settings.mail_from!r}")

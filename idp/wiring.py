@@ -13,6 +13,7 @@ from idp.accounts.factors import Factors
 from idp.accounts.hashing import HashingPool
 from idp.accounts.passkeys import Passkeys
 from idp.accounts.password_check import PasswordCheck
+from idp.accounts.recovery import Links, PasswordReset, Verification
 from idp.accounts.service import Accounts
 from idp.accounts.throttling import Throttle
 from idp.clock import Clock
@@ -23,9 +24,11 @@ from idp.logins.consents import Consents
 from idp.logins.interaction import Interactions
 from idp.logins.logins import Logins
 from idp.logins.refresh import Refresh
+from idp.mail.mail import Mail, build_mail
 from idp.oauth import demo
 from idp.oauth.authlib.bridge import Bridge
 from idp.oauth.authlib.endpoints_async import OAuthEndpoints
+from idp.oauth.authlib.profile import id_token_profile
 from idp.oauth.authlib.server import OAuthServer
 from idp.oauth.authlib.tokens import AccessTokenGenerator, IdTokens
 from idp.oauth.clients import ClientRegistry
@@ -41,6 +44,8 @@ from idp.store.factors import FactorStore
 from idp.store.interactions import InteractionStore
 from idp.store.logins import LoginStore
 from idp.store.mongo import Database, MongoClient, close, connect
+from idp.store.outbox import OutboxStore
+from idp.store.recovery_tokens import RecoveryTokenStore
 from idp.store.throttle import ThrottleStore
 from idp.store.users import UserStore
 
@@ -74,12 +79,18 @@ class Services:
     passkeys: Passkeys
     factor_store: FactorStore
     throttle: Throttle
+    outbox: OutboxStore
+    mail: Mail
+    verification: Verification
+    password_reset: PasswordReset
     database_prepared: bool = False
     metrics_server: WSGIServer | None = None
     preparing: asyncio.Task[None] | None = None
 
     async def close(self) -> None:
-        """Stop the pools and close the database client."""
+        """Stop the mail sender (if the app started it), the pools, and the database client."""
+        if self.mail.sender is not None:
+            await self.mail.sender.stop()
         self.oauth.shutdown()
         self.hashing.shutdown()
         await close(self.mongo_client)
@@ -115,12 +126,18 @@ def build_services(settings: Settings, clock: Clock) -> Services:
     factor_store = FactorStore(db)
     sealer = sealing.Sealer(sealing.load_key(settings.factor_key, settings.keys_dir))
     factors = Factors(factor_store, sealer, clock, issuer_name=_host(settings.issuer))
+    outbox = OutboxStore(db)
+    mail = build_mail(settings, outbox, clock)
+    links = Links(RecoveryTokenStore(db), settings.issuer, clock)
+    verification = Verification(users, links, mail, throttle, settings)
+    accounts = Accounts(users, login_store, throttle, password_check, hashing, clock, consents, factors,
+                        verification)
     oauth = OAuthServer(
         registry=registry, logins=logins, refresh=refresh, access=access, codes=codes,
         password_check=password_check,
         generator=AccessTokenGenerator(settings.issuer, settings.audience, settings.access_token_ttl, keyring, clock),
-        id_tokens=IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock),
-        issuer=settings.issuer, clock=clock, second_factor=factors.refuse_password_alone,
+        id_tokens=IdTokens(settings.issuer, settings.access_token_ttl, keyring, clock, id_token_profile(users)),
+        issuer=settings.issuer, clock=clock, second_factor=factors.refuse_password_alone, verification=verification,
     )
     return Services(
         settings=settings,
@@ -133,7 +150,7 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         refresh=refresh,
         access=access,
         oauth=OAuthEndpoints(oauth, Bridge(settings.io_workers)),
-        accounts=Accounts(users, login_store, throttle, password_check, hashing, clock, consents, factors),
+        accounts=accounts,
         users=users,
         login_store=login_store,
         clients=ClientStore(db),
@@ -148,6 +165,10 @@ def build_services(settings: Settings, clock: Clock) -> Services:
         passkeys=Passkeys(factor_store, settings.issuer, clock, rp_name=_host(settings.issuer)),
         factor_store=factor_store,
         throttle=throttle,
+        outbox=outbox,
+        mail=mail,
+        verification=verification,
+        password_reset=PasswordReset(accounts, users, links, mail, throttle, verification, settings),
     )
 
 

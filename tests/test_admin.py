@@ -170,9 +170,10 @@ def idp(app: Quart, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtu
             return build_services(services.settings, services.clock)
     else:  # an in-memory database is only reachable through its client object
         def open_services(settings: Settings) -> Services:
-            # the app's pools and client stay open for the rest of the test
+            # the app's pools, client and mail sender stay open for the rest of the test
             keep_open = SimpleNamespace(close=lambda: None, shutdown=lambda: None)
-            return replace(services, mongo_client=keep_open, oauth=keep_open, hashing=keep_open)
+            queue_only = SimpleNamespace(sender=None)
+            return replace(services, mongo_client=keep_open, oauth=keep_open, hashing=keep_open, mail=queue_only)
     monkeypatch.setattr(admin_cli, "open_services", open_services)
     monkeypatch.setattr(cli, "configure_logging", lambda level: None)  # keep pytest's handlers
 

@@ -93,6 +93,7 @@ async def test_authlib_client_code_flow_with_pkce_and_oidc(server: str) -> None:
         info = (await rp.get(discovery["userinfo_endpoint"])).json()
         assert info == {"sub": decoded.claims["sub"], "name": "Ann", "email": "ann@example.com",
                         "email_verified": False}
+        assert (decoded.claims["email"], decoded.claims["email_verified"]) == ("ann@example.com", False)
 
         renewed = await rp.refresh_token(discovery["token_endpoint"], refresh_token=token["refresh_token"])
         assert renewed["refresh_token"] != token["refresh_token"]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
+from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
 from idp.settings import Settings
@@ -17,7 +18,11 @@ from tests.round_trips import RoundTrips, count_in_memory, count_on_the_wire
 
 
 @pytest.fixture
-def trips(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
+async def trips(app: Quart, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[RoundTrips]:
+    # the mail sender works in the background on the same database: not a request's cost
+    sender = app.extensions["idp"].mail.sender
+    if sender is not None:
+        await sender.stop()
     trips = RoundTrips(settings.mongo_db)
     if TEST_MONGO_URI:
         count_on_the_wire(trips)
@@ -103,4 +108,68 @@ async def test_browser_sign_in_reaches_everything_by_id(client: Client, ann: dic
     with trips.measure() as commands:
         assert (await redeem(client, code, verifier, "mine")).status_code == 200
     assert len(commands) <= 6, commands
+    assert trips.all_by_id(), trips.filters
+
+
+# -- recovery and verified e-mail -----------------------------------------------------------
+
+async def test_a_reset_request_costs_three_whatever_the_address(client: Client, ann: dict,
+                                                               trips: RoundTrips) -> None:
+    """Count the IP, count the address, store the job: the account is looked up by the
+    sender, so a known and an unknown address cost the same."""
+    for address in ("ann@example.com", "nobody@example.com"):
+        with trips.measure() as commands:
+            assert (await client.post("/users/password-reset", json={"email": address})).status_code == 202
+        assert len(commands) <= 3, commands
+        assert trips.all_by_id(), trips.filters
+
+
+async def _reset_token(app: Quart) -> str:
+    services = app.extensions["idp"]
+    credentials = await services.users.credentials("ann@example.com")
+    return (await services.password_reset.link_for(credentials)).partition("token=")[2]
+
+
+async def test_a_reset_completion_costs_at_most_eight(app: Quart, client: Client, ann: dict, session: dict,
+                                                      trips: RoundTrips) -> None:
+    """Read the token and the credentials, use the token, set the credentials, restamp the
+    list, end the logins (the one command by user_id, as a password change), mark the
+    address verified, queue the notice."""
+    token = await _reset_token(app)
+    with trips.measure() as commands:
+        response = await client.post("/users/password-reset/complete",
+                                     json={"token": token, "password": "a brand new passphrase"})
+        assert response.status_code == 204
+    assert len(commands) <= 8, commands
+    by_user = [f for f in trips.filters if not (isinstance(f, dict) and isinstance(f.get("_id"), str))]
+    assert by_user == [{"user_id": ann["id"]}], trips.filters
+
+
+async def test_the_reset_page_costs_two_reads_by_id(app: Quart, client: Client, ann: dict,
+                                                     trips: RoundTrips) -> None:
+    token = await _reset_token(app)
+    with trips.measure() as commands:
+        assert (await client.get(f"/account/reset?token={token}")).status_code == 200
+    assert len(commands) <= 2, commands
+    assert trips.all_by_id(), trips.filters
+
+
+async def test_verification_costs_three_and_asking_again_four(app: Quart, client: Client, ann: dict,
+                                                               session: dict, trips: RoundTrips) -> None:
+    """Read the token, use it, mark the address; asking again: the token's login, the
+    per-user count, the user, the job."""
+    from idp.accounts.recovery import Links
+    from idp.store.recovery_tokens import VERIFY, RecoveryTokenStore
+
+    services = app.extensions["idp"]
+    links = Links(RecoveryTokenStore(services.db), services.settings.issuer, services.clock)
+    token = (await links.make(VERIFY, ann["id"], "ann@example.com", 60))[1].partition("token=")[2]
+    with trips.measure() as commands:
+        assert (await client.post("/users/email-verification/complete", json={"token": token})).status_code == 204
+    assert len(commands) <= 3, commands
+    assert trips.all_by_id(), trips.filters
+    with trips.measure() as commands:
+        response = await client.post("/users/me/email-verification", headers=bearer(session["access_token"]))
+        assert response.status_code == 202
+    assert len(commands) <= 4, commands
     assert trips.all_by_id(), trips.filters

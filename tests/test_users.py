@@ -23,7 +23,8 @@ async def test_register_returns_the_user(client: Client) -> None:
     assert response.status_code == 201
     assert response.headers["Location"] == "/users/me"
     user = await response.get_json()
-    assert set(user) == {"id", "name", "email", "created_at", "updated_at"}
+    assert set(user) == {"id", "name", "email", "email_verified", "created_at", "updated_at"}
+    assert user["email_verified"] is False
     assert user["name"] == "Ann Lee"
     assert user["email"].lower() == "ann@example.com"
     assert RFC3339_UTC.fullmatch(user["created_at"]) and RFC3339_UTC.fullmatch(user["updated_at"])

@@ -23,7 +23,8 @@ from idp.accounts.service import Accounts
 from idp.ops.audit import audit
 from idp.clock import Clock, rfc3339, system_clock, to_datetime
 from idp.accounts.emails import InvalidEmail, normalise
-from idp.accounts.forms import InvalidForm, Registration, validate
+from idp.accounts.forms import InvalidForm, NewPasswordOnly, Registration, validate
+from idp.accounts.recovery import PasswordReset, Verification
 from idp.store.clients import ClientStore
 from idp.store.factors import FactorRecord
 from idp.store.logins import LoginStore
@@ -47,7 +48,7 @@ class Account:
     def view(self) -> dict[str, Any]:
         view: dict[str, Any] = {
             "id": self.user.user_id, "name": self.user.name, "email": self.user.email,
-            "locked": self.locked,
+            "email_verified": self.user.email_verified, "locked": self.locked,
             "created_at": rfc3339(self.user.created_at), "updated_at": rfc3339(self.user.updated_at),
         }
         if self.sessions is not None:
@@ -107,15 +108,16 @@ class Admin:
 
     # -- changing --------------------------------------------------------------------
 
-    async def add(self, name: str, email: str, password: str) -> Account:
-        """Registration's rules and code, without its per-IP throttle."""
+    async def add(self, name: str, email: str, password: str, *, verified: bool = False) -> Account:
+        """Registration's rules and code, without its per-IP throttle; `verified`: the
+        administrator vouches for the address, and no message asks to confirm it."""
         try:
             form = validate(Registration, {"name": name, "email": email, "password": password})
         except InvalidForm as exc:
             problems = "; ".join(f"{field} {why}" for field, why in exc.fields.items())
             raise AdminRefusal(problems) from None
         try:
-            user = await self._accounts.create(form)
+            user = await self._accounts.create(form, verified=verified)
         except EmailTaken:
             raise AdminRefusal(f"an account with the e-mail {form.email} exists") from None
         return Account(user, False)
@@ -141,6 +143,29 @@ class Admin:
         ended = await self._logins.end_all_of(user.user_id)
         audit("logout", user_id=user.user_id, ended="every_login", by="administrator")
         return Account(user, credentials.locked), ended
+
+    async def set_password(self, ref: str, password: str) -> tuple[Account, int]:
+        """Set the password (the rules of every new password) and end every login;
+        returns the account and how many logins ended."""
+        try:
+            form = validate(NewPasswordOnly, {"password": password})
+        except InvalidForm as exc:
+            raise AdminRefusal(f"password {exc.fields.get('password', 'is not acceptable')}") from None
+        user, credentials = await self._find(ref)
+        ended = await self._logins.count_of(user.user_id, self._now())
+        await self._accounts.set_password(credentials, form.password, by="administrator")
+        return Account(user, credentials.locked), ended
+
+    async def reset_link(self, ref: str, reset: PasswordReset) -> tuple[Account, str]:
+        """A one-time reset link, as the message would carry it; earlier links stop working."""
+        user, credentials = await self._find(ref)
+        if credentials.locked:
+            raise AdminRefusal(f"{user.email} is locked: unlock it first (idp users unlock)")
+        return Account(user, credentials.locked), await reset.link_for(credentials, by="administrator")
+
+    async def verify(self, ref: str, verification: Verification) -> Account:
+        user, credentials = await self._find(ref)
+        return Account(await verification.mark(user, by="administrator"), credentials.locked)
 
     async def delete(self, ref: str) -> Account:
         user, credentials = await self._find(ref)

@@ -139,3 +139,22 @@ def _message(err: Any) -> str:
     if err["type"] == "missing":
         return "is required"
     return str(err["msg"]).removeprefix("Value error, ")
+
+
+class ResetRequest(_Body):
+    email: Email
+
+
+class ResetCompletion(_Body):
+    token: Annotated[str, Field(max_length=200), BeforeValidator(_unicode)]
+    password: NewPassword
+
+
+class VerificationCompletion(_Body):
+    token: Annotated[str, Field(max_length=200), BeforeValidator(_unicode)]
+
+
+class NewPasswordOnly(_Body):
+    """A password set by an administrator: the same rules as every new password."""
+
+    password: NewPassword

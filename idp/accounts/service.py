@@ -17,7 +17,7 @@ them to HTTP.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from idp.ops.audit import audit
 from idp.clock import Clock, to_datetime
@@ -46,6 +46,17 @@ class WrongPassword(AccountError):
     """The current password given to confirm a change is wrong."""
 
 
+class VerificationHooks(Protocol):
+    """What registration and an e-mail change ask of e-mail verification
+    (idp.accounts.recovery.Verification)."""
+
+    async def queue(self, user: User) -> None:
+        """A message asking to confirm the user's current address."""
+
+    async def email_changed(self, before: User, after: User) -> None:
+        """A link to the new address, a notice to the old one."""
+
+
 class Accounts:
     def __init__(
         self,
@@ -57,6 +68,7 @@ class Accounts:
         clock: Clock,
         consents: Consents,
         factors: Factors,
+        verification: VerificationHooks | None = None,
     ) -> None:
         self._users = users
         self._logins = logins
@@ -66,18 +78,20 @@ class Accounts:
         self._clock = clock
         self._consents = consents
         self._factors = factors
+        self._verification = verification  # None: no message asks to confirm an address
 
     async def register(self, form: Registration, client_ip: str) -> User:
         """Raises SlowDown past the registrations allowed per IP, EmailTaken."""
         await self._throttle.count_registration(client_ip)
         return await self.create(form)
 
-    async def create(self, form: Registration) -> User:
+    async def create(self, form: Registration, *, verified: bool = False) -> User:
         """A new account, unthrottled (registration throttles per IP; `idp users add`
-        has no IP). Raises EmailTaken."""
+        has no IP); unless `verified`, a message asks to confirm the address. Raises
+        EmailTaken."""
         now = to_datetime(self._clock())
         email, email_key = normalise(form.email)
-        user = User(str(uuid.uuid4()), form.name, email, email_key, now, now)
+        user = User(str(uuid.uuid4()), form.name, email, email_key, now, now, verified)
         password_hash = await self._hashing.hash(form.password)
         credentials = Credentials(email_key, user.user_id, password_hash, new_stamp())
         await self._logins.open_list(user.user_id, credentials.stamp)
@@ -87,6 +101,8 @@ class Accounts:
             await self._logins.close_list(user.user_id)
             raise
         audit("account.created", user_id=user.user_id)
+        if not verified and self._verification is not None:
+            await self._verification.queue(user)
         return user
 
     async def get(self, user_id: str) -> User:
@@ -105,9 +121,16 @@ class Accounts:
             assert form.current_password is not None, "the blueprint requires it"
             credentials = await self._confirm_password(user, form.current_password, client_ip)
             profile.update(await self._change_credentials(credentials, sid, form))
-        updated = await self._users.update_profile(user_id, profile, to_datetime(self._clock()))
+        return await self._update_profile(user, profile)
+
+    async def _update_profile(self, user: User, profile: dict[str, Any]) -> User:
+        """Store the profile fields; a new address is sent a verification link, the old
+        one a notice. Raises UserGone."""
+        updated = await self._users.update_profile(user.user_id, profile, to_datetime(self._clock()))
         if updated is None:
             raise UserGone()
+        if updated.email_key != user.email_key and self._verification is not None:
+            await self._verification.email_changed(user, updated)
         return updated
 
     async def _change_credentials(self, credentials: Credentials, sid: str | None, form: ProfileChange) -> dict[str, Any]:
@@ -122,6 +145,7 @@ class Accounts:
             profile["email"], email_key = normalise(form.email)
             profile["email_key"] = email_key
         if email_key != credentials.email_key:
+            profile["email_verified"] = False  # until the new address is confirmed
             await self._users.move_credentials(credentials, email_key, password_hash, stamp)
             audit("email.changed", user_id=credentials.user_id, sid=sid)
         elif form.password is not None:
@@ -131,6 +155,19 @@ class Accounts:
             await self._logins.end_all_of(credentials.user_id, keep_sid=sid)
             audit("password.changed", user_id=credentials.user_id, sid=sid)
         return profile
+
+    async def set_password(self, credentials: Credentials, password: str, *, event: str = "password.changed",
+                           **audit_fields: str) -> None:
+        """Set a password already held to the rules (a reset link, an administrator) and
+        end every login of the user, browser sessions included: whoever knew the old
+        password may hold one. The new stamp ends logins still being made with the old
+        password, and every reset link made under the old one."""
+        password_hash = await self._hashing.hash(password)
+        stamp = new_stamp()
+        await self._users.set_credentials(credentials.email_key, {"password_hash": password_hash, "stamp": stamp})
+        await self._logins.restamp(credentials.user_id, stamp, keep_sid=None)
+        await self._logins.end_all_of(credentials.user_id)
+        audit(event, user_id=credentials.user_id, **audit_fields)
 
     async def change_confirmed(self, user_id: str, sid: str | None, form: ProfileChange) -> User:
         """A change of e-mail or password whose confirmation the caller already holds (the
@@ -142,10 +179,7 @@ class Accounts:
             raise UserGone()
         profile: dict[str, Any] = {"name": form.name} if form.name is not None else {}
         profile.update(await self._change_credentials(credentials, sid, form))
-        updated = await self._users.update_profile(user_id, profile, to_datetime(self._clock()))
-        if updated is None:
-            raise UserGone()
-        return updated
+        return await self._update_profile(user, profile)
 
     async def delete(self, user_id: str, current_password: str, client_ip: str) -> None:
         """Raises UserGone, WrongPassword, SlowDown."""

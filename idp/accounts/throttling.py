@@ -92,6 +92,31 @@ class Throttle:
     async def count_registration(self, ip: str) -> None:
         await self._count(_key("register", ip), self._settings.register_max_per_ip)
 
+    async def count_recovery_request(self, ip: str) -> None:
+        """Password-reset and verification requests from one IP: as many per window as
+        registrations (IDP_REGISTER_MAX_PER_IP), counted on their own."""
+        await self._count(_key("recovery", ip), self._settings.register_max_per_ip)
+
+    async def space_messages(self, kind: str, subject: str, *, per_window: int | None = None) -> int:
+        """Count one message of `kind` to `subject` (an address, a user) if it may go now:
+        at most one per MESSAGE_INTERVAL seconds, and per_window per IDP_LOGIN_WINDOW.
+        Returns 0 when it may (and counted it), else the seconds until one may."""
+        now, since = self._window()
+        key = _key(kind, subject)
+        attempt, stored = await self._store.record(key, now, self._settings.login_window)
+        earlier = [a for a in stored if a != attempt and attempt_time(a) > since]
+        await self._prune_if_long(key, stored, since)
+        wait = 0.0
+        if earlier:
+            wait = MESSAGE_INTERVAL - (now - max(attempt_time(a) for a in earlier)).total_seconds()
+        if per_window is not None and len(earlier) >= per_window:
+            oldest = min(attempt_time(a) for a in earlier)
+            wait = max(wait, (oldest - now).total_seconds() + self._settings.login_window)
+        if wait <= 0:
+            return 0
+        await self._store.forget(key, [attempt])
+        return max(1, math.ceil(wait))
+
     async def _count(self, key: str, limit: int) -> str:
         now, since = self._window()
         attempt, stored = await self._store.record(key, now, self._settings.login_window)
@@ -120,6 +145,8 @@ class Throttle:
 
 
 PRUNE_SLACK = 16
+MESSAGE_INTERVAL = 60
+"""Seconds between two messages of one kind to one address or user."""
 
 
 class InFlight:

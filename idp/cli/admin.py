@@ -49,6 +49,8 @@ def add_commands(commands: Any) -> None:
                                        "from the first line of stdin)")
     add.add_argument("--email", required=True)
     add.add_argument("--name", required=True)
+    add.add_argument("--verified", action="store_true",
+                     help="the address is known to be theirs: mark it verified and send no message")
     listing = verbs.add_parser("list", help="accounts in e-mail order, a page at a time")
     listing.add_argument("--email-prefix", default="", help="only e-mails that start with this (any case)")
     listing.add_argument("--after", help="start after this e-mail (the value the previous page printed)")
@@ -58,7 +60,12 @@ def add_commands(commands: Any) -> None:
                        ("unlock", "let the account log in again"),
                        ("logout", "end every login of the account"),
                        ("remove-factors", "remove the authenticator app, recovery codes and passkeys (a lost phone)"),
-                       ("delete", "delete the account and end its logins")):
+                       ("delete", "delete the account and end its logins"),
+                       ("set-password", "set the password (from a prompt, or the first line of stdin) "
+                                        "and end every login"),
+                       ("reset-link", "print a one-time password-reset link, as the message carries it "
+                                      "(valid IDP_RESET_TTL; earlier links stop working)"),
+                       ("verify", "mark the account's e-mail address verified")):
         command = verbs.add_parser(verb, help=what)
         command.add_argument("user", help=USER_REF)
         if verb == "delete":
@@ -96,7 +103,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except AdminRefusal as exc:
         return _refuse(str(exc))
     try:
-        password = read_password() if args.command == "users" and args.users_command == "add" else None
+        asks = args.command == "users" and args.users_command in ("add", "set-password")
+        password = read_password() if asks else None
         return asyncio.run(_run_then_close(args, services, password))
     except AdminRefusal as exc:
         return _refuse(str(exc))
@@ -107,7 +115,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run_then_close(args: argparse.Namespace, services: Services, password: str | None) -> int:
     try:
-        return await _run(args, admin_of(services), password)
+        return await _run(args, admin_of(services), password, services)
     finally:
         await services.close()
 
@@ -166,7 +174,7 @@ def read_password() -> str:
     return password
 
 
-async def _run(args: argparse.Namespace, admin: Admin, password: str | None) -> int:
+async def _run(args: argparse.Namespace, admin: Admin, password: str | None, services: Services) -> int:
     if args.command == "clients":
         clients = await admin.clients()
         _print(args, {"clients": clients}, _client_table(clients))
@@ -174,7 +182,7 @@ async def _run(args: argparse.Namespace, admin: Admin, password: str | None) -> 
     verb = args.users_command
     if verb == "add":
         assert password is not None
-        account = await admin.add(args.name, args.email, password)
+        account = await admin.add(args.name, args.email, password, verified=args.verified)
         _print(args, account.view(), f"created {_who(account)}")
     elif verb == "list":
         page = await admin.list(args.email_prefix, args.after, args.limit)
@@ -197,6 +205,8 @@ async def _run(args: argparse.Namespace, admin: Admin, password: str | None) -> 
         _print(args, {**account.view(), "removed_authenticator_app": app, "removed_passkeys": passkeys},
                f"{_who(account)}: removed {'the authenticator app and its recovery codes, ' if app else ''}"
                f"{passkeys} passkey(s); the password alone signs in now")
+    elif verb in ("set-password", "reset-link", "verify"):
+        _recovery(args, await _recovery_verb(args, admin, password, services))
     elif verb == "unlock":
         account = await admin.unlock(args.user)
         _print(args, account.view(), f"unlocked {_who(account)}")
@@ -204,6 +214,28 @@ async def _run(args: argparse.Namespace, admin: Admin, password: str | None) -> 
         account = await admin.delete(args.user)
         _print(args, account.view(), f"deleted {_who(account)} and ended its logins")
     return 0
+
+
+async def _recovery_verb(args: argparse.Namespace, admin: Admin, password: str | None,
+                         services: Services) -> tuple[dict[str, Any], str]:
+    """(the JSON view, the line for people) of set-password, reset-link and verify."""
+    verb = args.users_command
+    if verb == "set-password":
+        assert password is not None
+        account, ended = await admin.set_password(args.user, password)
+        return ({**account.view(), "ended_sessions": ended},
+                f"set the password of {_who(account)}: ended {ended} login(s)")
+    if verb == "reset-link":
+        account, link = await admin.reset_link(args.user, services.password_reset)
+        minutes = services.settings.reset_ttl // 60
+        return ({**account.view(), "reset_link": link},
+                f"{link}\n(one use, for {minutes} minutes; give it to {account.user.email} only)")
+    account = await admin.verify(args.user, services.verification)
+    return account.view(), f"verified the e-mail address of {_who(account)}"
+
+
+def _recovery(args: argparse.Namespace, answer: tuple[dict[str, Any], str]) -> None:
+    _print(args, *answer)
 
 
 def _who(account: Account) -> str:

@@ -31,6 +31,7 @@ from idp.http.cookies import browser_session, clear_session_cookie, see_other, s
 from idp.http.csrf import require_csrf
 from idp.http.forms import client_ip
 from idp.http.pages import PageError, render_page
+from idp.http.recovery import UNVERIFIED_EMAIL, forgot_url, resend_url
 from idp.logins.browser import BrowserSession
 from idp.logins.logins import CredentialsChanged
 from idp.oauth.authlib.grants import WRONG_CREDENTIALS
@@ -189,10 +190,12 @@ async def sign_in_page() -> Response:
     return await _sign_in_page()
 
 
-async def _sign_in_page(*, email: str | None = None, error: str | None = None, status: int = 200) -> Response:
+async def _sign_in_page(*, email: str | None = None, error: str | None = None, status: int = 200,
+                        unverified: bool = False) -> Response:
     passkeys = services().passkeys.enabled
     return await render_page("login.html", status=status, scripts=passkeys, passkeys=passkeys, action=SIGN_IN,
-                             hidden={"step": "login"}, email=email, error=error, client_name="your account")
+                             hidden={"step": "login"}, email=email, error=error, client_name="your account",
+                             forgot_url=forgot_url(email), resend_url=resend_url(email) if unverified else None)
 
 
 @bp.post(SIGN_IN)
@@ -215,6 +218,8 @@ async def sign_in_form() -> Response:
         return response
     if credentials is None:
         return await _sign_in_page(email=email, error=WRONG_CREDENTIALS, status=400)
+    if not await services().verification.may_sign_in(credentials.user_id):  # after the right password only
+        return await _sign_in_page(email=email, error=UNVERIFIED_EMAIL, status=403, unverified=True)
     asked = await factor_hooks.begin_if_needed(credentials, {"kind": "account"})
     response = asked or await signed_in(credentials.user_id, credentials.stamp, ("pwd",))
     devices.remember(response, email_key)

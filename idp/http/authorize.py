@@ -28,6 +28,7 @@ from idp.http.csrf import require_csrf
 from idp.http.display import client_display
 from idp.http.forms import FORM, client_ip
 from idp.http.pages import Link, PageError, describe_scopes, render_page
+from idp.http.recovery import UNVERIFIED_EMAIL, forgot_url, resend_url
 from idp.logins.decision import IssueCode, NeedConsent, NeedLogin, Outcome, Refuse, decide, needs_granted
 from idp.logins.interaction import LIFETIME, new_interaction
 from idp.logins.logins import CredentialsChanged
@@ -43,6 +44,8 @@ bp = Blueprint("authorize", __name__)
 
 AUTHORIZE = "/oauth/authorize"
 SIGNUP = "/oauth/signup"
+
+UNVERIFIED = 403  # the status of the login page that asks to confirm the address first
 
 START_AGAIN = (f"Sign-in pages last {int(LIFETIME.total_seconds() // 60)} minutes and work once. "
                "Go back to the app you were signing in to and start again from there.")
@@ -163,16 +166,17 @@ def _kept(interaction: Interaction) -> AuthorizationRequest:
 async def _login_page(interaction: Interaction, auth_request: AuthorizationRequest) -> Response:
     notice = interaction.notice if interaction.notice and interaction.notice.form == "login" else None
     display = client_display(auth_request.client.client_id)
+    email = (notice.email if notice else None) or auth_request.login_hint
     passkeys = services().passkeys.enabled  # the passkey button and the e-mail field's autofill
     response = await render_page(
         "login.html", status=notice.status if notice else 200, form_targets=[auth_request.redirect_uri],
         scripts=passkeys, passkeys=passkeys,
         images=[display.logo_uri] if display and display.logo_uri else [], action=AUTHORIZE,
         hidden={"interaction": interaction.interaction_id, "step": "login"},
-        email=(notice.email if notice else None) or auth_request.login_hint,
-        error=notice.message if notice else None, client=display,
+        email=email, error=notice.message if notice else None, client=display,
         client_name=display.name if display else auth_request.client.client_id,
         signup_url=signup_url(interaction) if registration_open() else None,
+        forgot_url=forgot_url(email), resend_url=resend_url(email) if notice and notice.status == UNVERIFIED else None,
     )
     if notice and notice.retry_after:
         response.headers["Retry-After"] = str(notice.retry_after)
@@ -226,12 +230,19 @@ async def _login(interaction: Interaction, form: MultiDict[str, str]) -> Respons
         return await back_with(interaction, throttled_notice(email, exc.retry_after))
     if credentials is None:
         return await back_with(interaction, Notice(message=WRONG_CREDENTIALS, email=email))
+    if not await svc.verification.may_sign_in(credentials.user_id):  # after the right password only
+        return await back_with(interaction, unverified_notice(email))
     # an account with an authenticator app or a passkey is asked for it first (idp.http.second_step)
     asked = await factor_hooks.begin_if_needed(credentials, {"kind": "authorize",
                                                              "interaction": interaction.interaction_id})
     response = asked or await signed_in(interaction, credentials.user_id, credentials.stamp)
     devices.remember(response, email_key)
     return response
+
+
+def unverified_notice(email: str) -> Notice:
+    """IDP_REQUIRE_VERIFIED_EMAIL: say so, and offer to send the message again."""
+    return Notice(status=UNVERIFIED, email=email, message=UNVERIFIED_EMAIL)
 
 
 def throttled_notice(email: str, retry_after: int, form: str = "login") -> Notice:

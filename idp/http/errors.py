@@ -19,6 +19,7 @@ from quart import Quart, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from idp.accounts.forms import InvalidForm
+from idp.accounts.recovery import InvalidToken
 from idp.accounts.service import EmailTaken, UserGone, WrongPassword
 from idp.accounts.throttling import SlowDown
 from idp.http.answers import answer_app
@@ -109,6 +110,8 @@ JSON_ANSWERS: dict[type[Exception], Callable[[Any], ApiError]] = {
     WrongPassword: lambda _: ApiError(403, "invalid_current_password", "The current password is wrong."),
     UserGone: lambda _: invalid_token(),  # deleted while its token was in flight
     SlowDown: _slow_down,
+    InvalidToken: lambda _: ApiError(400, "invalid_token", "The link is unknown, used, expired, or replaced by a "
+                                     "newer one or a password change; ask for a new one."),
 }
 
 _HTTP_ERRORS = {

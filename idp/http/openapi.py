@@ -117,12 +117,37 @@ def _paths(registration_open: bool) -> dict[str, Any]:
                        "requestBody": _body(forms.Deletion),
                        "responses": {"204": {"description": "Deleted"}, **_errors(400, 401, 403, 413, 429)}},
         },
+        **_recovery_paths(),
+    }
+
+
+def _recovery_paths() -> dict[str, Any]:
+    accepted = _json("Accepted: a message goes out if it should (the answer is the same either way)")
+    done = {"description": "Done"}
+    return {
+        "/users/password-reset": {"post": {
+            "summary": "Ask for a password-reset link by e-mail (202 for any address)",
+            "requestBody": _body(forms.ResetRequest),
+            "responses": {"202": accepted, **_errors(400, 413, 429)}}},
+        "/users/password-reset/complete": {"post": {
+            "summary": "Set a new password with a reset link's token; every login ends",
+            "requestBody": _body(forms.ResetCompletion),
+            "responses": {"204": done, **_errors(400, 413)}}},
+        "/users/email-verification/complete": {"post": {
+            "summary": "Confirm an e-mail address with a verification link's token",
+            "requestBody": _body(forms.VerificationCompletion),
+            "responses": {"204": done, **_errors(400, 413)}}},
+        "/users/me/email-verification": {"post": {
+            "summary": "Send a new verification message to one's address (one a minute)",
+            "security": _USER_AUTH,
+            "responses": {"202": accepted, **_errors(401, 403, 429)}}},
     }
 
 
 @cache
 def document(issuer: str, registration_open: bool = True) -> dict[str, Any]:
-    models = (forms.Registration, forms.ProfileChange, forms.Deletion, schemas.User,
+    models = (forms.Registration, forms.ProfileChange, forms.Deletion, forms.ResetRequest, forms.ResetCompletion,
+              forms.VerificationCompletion, schemas.User,
               schemas.ErrorBody, schemas.TokenForm, schemas.TokenResponse, schemas.TokenForm7009,
               schemas.Introspection)
     return {

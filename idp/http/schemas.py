@@ -15,6 +15,7 @@ class User(BaseModel):
     id: str
     name: str
     email: str
+    email_verified: bool
     created_at: str
     updated_at: str
 

@@ -7,7 +7,7 @@ from quart import Blueprint, Response, request
 
 from idp.accounts.throttling import SlowDown
 from idp.http.authorize import (
-    SIGNUP, back_with, continue_url, expired, registration_open, signed_in, throttled_notice,
+    SIGNUP, back_with, continue_url, expired, registration_open, signed_in, throttled_notice, unverified_notice,
 )
 from idp.http.context import services
 from idp.http.csrf import require_csrf
@@ -81,5 +81,7 @@ async def signup_form() -> Response:
         return await back_with(interaction, throttled_notice(user.email, exc.retry_after))
     if credentials is None:  # changed or deleted in the moment since
         return await back_with(interaction, Notice(email=user.email))
+    if not await svc.verification.may_sign_in(credentials.user_id):
+        return await back_with(interaction, unverified_notice(user.email))
     return await signed_in(interaction, credentials.user_id, credentials.stamp)
 

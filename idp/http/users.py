@@ -16,12 +16,13 @@ from idp.store.users import User
 bp = Blueprint("users", __name__)
 
 
-def public_view(user: User) -> dict[str, str]:
+def public_view(user: User) -> dict[str, str | bool]:
     """The user as the API shows it: never a hash, never an internal field."""
     return {
         "id": user.user_id,
         "name": user.name,
         "email": user.email,
+        "email_verified": user.email_verified,
         "created_at": rfc3339(user.created_at),
         "updated_at": rfc3339(user.updated_at),
     }

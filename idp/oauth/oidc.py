@@ -33,13 +33,16 @@ def read_id_token_hint(token: object, issuer: str, keyring: KeyRing) -> dict[str
 
 
 def userinfo_claims(user: User, scope: str) -> dict[str, Any]:
-    """OIDC Core §5.4: `sub`, `name` with profile, `email` and `email_verified` with email.
-    This server does not confirm addresses, so email_verified is false."""
+    """OIDC Core §5.4: `sub`, `name` with profile, `email` and `email_verified` with email."""
     scopes = scope.split()
     claims: dict[str, Any] = {"sub": user.user_id}
     if "profile" in scopes:
         claims["name"] = user.name
     if "email" in scopes:
-        claims["email"] = user.email
-        claims["email_verified"] = False
+        claims.update(email_claims(user))
     return claims
+
+
+def email_claims(user: User) -> dict[str, Any]:
+    """The same `email_verified` in userinfo and ID tokens as in /users/me."""
+    return {"email": user.email, "email_verified": user.email_verified}

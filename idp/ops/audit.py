@@ -30,6 +30,8 @@ EVENTS = frozenset({
     "mfa.enabled", "mfa.disabled", "recovery_codes.renewed", "recovery_code.used",
     "passkey.added", "passkey.removed", "passkey.counter_regressed", "second_step.failed",
     "code.redeemed", "code.replayed",
+    # account recovery and verified e-mail
+    "password.reset.requested", "password.reset", "email.verified",
 })
 # what an operator should look at; the rest are the ordinary life of accounts
 _WARNINGS = frozenset({"login.throttled", "refresh.reused", "code.replayed", "account.locked", "client.removed",

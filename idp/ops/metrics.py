@@ -2,7 +2,8 @@
 
 The series (the contract's "Running it"): requests by route and status with latency
 histograms, logins by outcome, throttled attempts, refresh-token reuse detections, the
-password-hash queue and hashing time, database errors.
+password-hash queue and hashing time, database errors, and the outbox (messages queued,
+sent and failed, and the age of the oldest one waiting).
 
 Routes are labelled by their URL rule (`/users/me`), never the raw path: a scan of
 random paths must not make a series per path. Under `idp serve` several worker
@@ -53,6 +54,11 @@ FACTOR_CHANGES = Counter("idp_factor_changes", "second factors enrolled and remo
 SECOND_STEPS = Counter("idp_second_steps", "sign-in steps after the password and passkey sign-ins, by method "
                        "(totp, recovery, passkey) and outcome (succeeded, failed)", ["method", "outcome"])
 DATABASE_ERRORS = Counter("idp_database_errors", "requests answered 503 because the database did not answer")
+MAIL_QUEUED = Counter("idp_mail_queued", "messages stored in the outbox to be sent")
+MAIL_SENT = Counter("idp_mail_sent", "messages the mail server accepted")
+MAIL_FAILED = Counter("idp_mail_failed", "messages given up: refused for good (5xx), or not accepted for a day")
+MAIL_OLDEST_PENDING = Gauge("idp_mail_oldest_queued_seconds", "age of the oldest message not yet sent (0: none)",
+                            multiprocess_mode="max")
 
 
 

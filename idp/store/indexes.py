@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from idp.store import clients, codes, consents, factors, interactions, logins, throttle, users
+from idp.store import (
+    clients, codes, consents, factors, interactions, logins, outbox, recovery_tokens, throttle, users,
+)
 from idp.store.mongo import Database
 
-STORES = (users, clients, logins, throttle, codes, consents, interactions, factors)
+STORES = (users, clients, logins, throttle, codes, consents, interactions, factors, outbox, recovery_tokens)
 
 
 async def ensure_indexes(db: Database) -> None:

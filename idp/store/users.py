@@ -45,14 +45,16 @@ class User:
     email_key: str
     created_at: datetime
     updated_at: datetime
+    email_verified: bool = False  # whether `email` was confirmed (a link, a reset, an administrator)
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> User:
-        return cls(doc["_id"], doc["name"], doc["email"], doc["email_key"], doc["created_at"], doc["updated_at"])
+        return cls(doc["_id"], doc["name"], doc["email"], doc["email_key"], doc["created_at"], doc["updated_at"],
+                   doc.get("email_verified", False))
 
     def document(self) -> dict[str, Any]:
         return {"_id": self.user_id, "name": self.name, "email": self.email, "email_key": self.email_key,
-                "created_at": self.created_at, "updated_at": self.updated_at}
+                "created_at": self.created_at, "updated_at": self.updated_at, "email_verified": self.email_verified}
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,14 @@ class Credentials:
     password_hash: str
     stamp: str
     locked: bool = False
+    # the newest password-reset link sent for this address: older ones no longer work.
+    # Not carried to a new address (document() leaves it out): links to the old one die.
+    reset_id: str | None = None
 
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> Credentials:
-        return cls(doc["_id"], doc["user_id"], doc["password_hash"], doc["stamp"], doc.get("locked", False))
+        return cls(doc["_id"], doc["user_id"], doc["password_hash"], doc["stamp"], doc.get("locked", False),
+                   doc.get("reset_id"))
 
     def document(self) -> dict[str, Any]:
         return {"_id": self.email_key, "user_id": self.user_id, "password_hash": self.password_hash,
@@ -115,6 +121,19 @@ class UserStore:
             {"_id": text(user_id)}, {"$set": {**changes, "updated_at": now}}, return_document=ReturnDocument.AFTER
         )
         return User.from_document(doc) if doc else None
+
+    async def mark_verified(self, user_id: str, email_key: str, now: datetime) -> tuple[User, bool] | None:
+        """Mark the user's e-mail verified if it is still email_key; (the user, whether it
+        was unverified until now), or None if the user is gone or has another address."""
+        doc = await self._users.find_one_and_update(
+            {"_id": text(user_id), "email_key": text(email_key)},
+            {"$set": {"email_verified": True, "updated_at": now}}, return_document=ReturnDocument.BEFORE,
+        )
+        if doc is None:
+            return None
+        was_verified = bool(doc.get("email_verified", False))
+        doc.update(email_verified=True, updated_at=now)
+        return User.from_document(doc), not was_verified
 
     async def move_credentials(self, old: Credentials, new_key: str, password_hash: str, stamp: str) -> Credentials:
         """Key the credentials by a new e-mail: insert under the new key (refused if taken),

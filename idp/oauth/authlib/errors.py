@@ -1,5 +1,5 @@
-"""The one table from domain outcomes (idp.logins) to Authlib's errors, and so to the
-token endpoint's answers."""
+"""The one table from domain outcomes (idp.logins, idp.accounts) to Authlib's errors,
+and so to the token endpoint's answers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidGrantError
 
 from idp.accounts.factors import SecondFactorRequired
+from idp.accounts.recovery import EmailNotVerified
 from idp.logins.codes import CodeReplayed, CodeUnusable, SignInEnded
 from idp.logins.logins import CredentialsChanged
 from idp.logins.refresh import RefreshReused, RefreshUnknown
@@ -18,6 +19,8 @@ from idp.oauth.authlib.bridge import wait
 T = TypeVar("T")
 
 WRONG_CREDENTIALS = "The e-mail address or password is wrong."
+UNVERIFIED_EMAIL = ("Confirm your e-mail address first: open the link in the message this server sent to it, "
+                    "or ask for a new one.")
 REUSED = "The refresh token was already used; this login has ended. Sign in again."
 UNKNOWN_REFRESH_TOKEN = ("The refresh token is unknown, expired or revoked, or was issued to another client; "
                          "sign in again.")
@@ -35,6 +38,7 @@ ERRORS: dict[type[Exception], Callable[[], OAuth2Error]] = {
     SignInEnded: lambda: InvalidGrantError(SIGN_IN_ENDED),
     CredentialsChanged: lambda: InvalidGrantError(WRONG_CREDENTIALS),
     SecondFactorRequired: lambda: InvalidGrantError(SECOND_FACTOR),
+    EmailNotVerified: lambda: InvalidGrantError(UNVERIFIED_EMAIL),
 }
 _DOMAIN = tuple(ERRORS)
 

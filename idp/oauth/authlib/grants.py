@@ -23,10 +23,12 @@ class PasswordGrant(grants.ResourceOwnerPasswordCredentialsGrant):
 
     def authenticate_user(self, username: str, password: str) -> AuthenticatedUser:
         """The same invalid_grant for an unknown e-mail and a wrong password (Authlib's
-        default would be invalid_request)."""
+        default would be invalid_request); with IDP_REQUIRE_VERIFIED_EMAIL, another for
+        an address not confirmed, told only to whoever knows the password."""
         user: AuthenticatedUser | None = self.server.check_password(username, password, self.request.client_ip)
         if user is None:
             raise InvalidGrantError(WRONG_CREDENTIALS)
+        self.server.require_verified_email(user)  # after the right password only
         return user
 
     def save_token(self, token: dict[str, Any]) -> None:

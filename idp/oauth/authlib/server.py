@@ -21,6 +21,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 
 from idp.accounts.emails import lookup_key
 from idp.accounts.password_check import PasswordCheck
+from idp.accounts.recovery import Verification
 from idp.accounts.throttling import SlowDown
 from idp.clock import Clock, to_datetime
 from idp.logins.access import AccessTokens
@@ -78,7 +79,8 @@ class OAuthServer(AuthorizationServer):
     def __init__(self, *, registry: ClientRegistry, logins: Logins, refresh: Refresh, access: AccessTokens,
                  codes: Codes, password_check: PasswordCheck, generator: AccessTokenGenerator,
                  id_tokens: IdTokens, issuer: str, clock: Clock,
-                 second_factor: Callable[[str], Coroutine[Any, Any, None]] | None = None) -> None:
+                 second_factor: Callable[[str], Coroutine[Any, Any, None]] | None = None,
+                 verification: Verification | None = None) -> None:
         super().__init__()
         self._authenticate_client = ClientAuthenticator(self.query_client)
         self.registry = registry
@@ -91,6 +93,7 @@ class OAuthServer(AuthorizationServer):
         self._second_factor = second_factor
         self._issuer = issuer
         self._clock = clock
+        self._verification = verification
         self.register_token_generator("default", generator)
         for grant in (PasswordGrant, RefreshTokenGrant, ClientCredentialsGrant):
             self.register_grant(grant)
@@ -151,6 +154,11 @@ class OAuthServer(AuthorizationServer):
         if self._second_factor is not None:  # after the right password only
             run(self._second_factor(credentials.user_id))
         return AuthenticatedUser(credentials.user_id, new_session_id(), credentials.stamp)
+
+    def require_verified_email(self, user: AuthenticatedUser) -> None:
+        """IDP_REQUIRE_VERIFIED_EMAIL: invalid_grant for an address not confirmed yet."""
+        if self._verification is not None:
+            run(self._verification.require_verified(user.user_id))
 
     def start_login(self, user: AuthenticatedUser, client_id: str, scope: str, refresh_token: str) -> None:
         login = self._logins.new(user.sid, user.user_id, client_id, scope, refresh_token.split(".", 1)[1])

@@ -5,6 +5,7 @@ app's clock."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
@@ -79,8 +80,10 @@ class IdTokens(OpenIDCode):
     """Authlib's OpenIDCode extension (it adds `id_token` to a token response whose scope
     has `openid`), signing with the key ring's active key by the app's clock."""
 
-    def __init__(self, issuer: str, ttl: int, keyring: KeyRing, clock: Clock) -> None:
+    def __init__(self, issuer: str, ttl: int, keyring: KeyRing, clock: Clock,
+                 profile: Callable[[str, str], dict[str, Any]] | None = None) -> None:
         super().__init__(require_nonce=False)
+        self._profile = profile  # (user id, scope) -> claims about the person
         self._issuer = issuer
         self._ttl = ttl
         self._keyring = keyring
@@ -106,5 +109,7 @@ class IdTokens(OpenIDCode):
             claims["nonce"] = code.get_nonce()
         if code.get_amr():
             claims["amr"] = code.get_amr()  # RFC 8176: how the person signed in
+        if self._profile is not None:
+            claims.update(self._profile(request.user.user_id, str(token.get("scope", ""))))
         header = {"alg": ALGORITHM, "typ": ID_TOKEN_TYPE}
         return str(jwt.encode(header, claims, self._keyring.signing_keys(), algorithms=[ALGORITHM]))

@@ -1,0 +1,1 @@
+"""Mail: messages rendered from templates, stored in the outbox, and sent in the background."""
