@@ -6,7 +6,7 @@ from quart import Blueprint, Response, jsonify
 
 from idp.http.context import services
 from idp.http.prepared import Prepared
-from idp.store.mongo import ping
+from idp.store.mongo import PING_TIMEOUT_SECONDS, ping
 
 bp = Blueprint("health", __name__)
 
@@ -25,7 +25,7 @@ async def healthz() -> Response:
 async def readyz() -> Response:
     svc = services()
     checks = {
-        "database": svc.database_prepared and await ping(svc.db),
+        "database": svc.database_prepared and await ping(svc.db, min(PING_TIMEOUT_SECONDS, svc.settings.db_timeout / 2)),
         "signing_key": svc.keyring.loaded,
     }
     response = jsonify({"status": "ready" if all(checks.values()) else "not_ready", "checks": checks})

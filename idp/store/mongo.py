@@ -94,10 +94,11 @@ async def upsert(operation: Callable[[], Awaitable[T]]) -> T:
 PING_TIMEOUT_SECONDS = 2.0
 
 
-async def ping(db: Database) -> bool:
-    """True when the database answers a ping within PING_TIMEOUT_SECONDS."""
+async def ping(db: Database, within: float = PING_TIMEOUT_SECONDS) -> bool:
+    """True when the database answers a ping within `within` seconds (a readiness
+    probe answers for itself, before its request's database budget runs out)."""
     try:
-        await asyncio.wait_for(db.command("ping"), PING_TIMEOUT_SECONDS)
+        await asyncio.wait_for(db.command("ping"), within)
     except Exception as exc:  # any failure means "not ready", whatever the driver raised
         log.warning("database ping failed: %s", type(exc).__name__)
         return False
