@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import secrets
-import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from idp.ops.key_files import read_or_create
 from idp.settings import ConfigError
 
 KEY_FILE = "factor.key"
@@ -65,30 +64,4 @@ def load_key(configured: str, keys_dir: Path) -> bytes:
         if len(key) != KEY_BYTES:
             raise ConfigError(f"IDP_FACTOR_KEY must be {KEY_BYTES} bytes (base64 of 32 random bytes)")
         return key
-    path = keys_dir / KEY_FILE
-    try:
-        if not path.exists():
-            _create(path)
-        key = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"second-factor key {path} is not usable: {exc.strerror}") from None
-    if len(key) != KEY_BYTES:
-        raise ConfigError(f"second-factor key {path} is not {KEY_BYTES} bytes")
-    return key
-
-
-def _create(path: Path) -> None:
-    """Write a whole key under a temporary name, then link it into place: workers starting
-    together never read half a key, and the first link wins."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(KEY_BYTES))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return read_or_create(keys_dir / KEY_FILE, KEY_BYTES, "second-factor key")

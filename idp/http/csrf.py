@@ -21,16 +21,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import tempfile
 from pathlib import Path
 
 from quart import Quart, Response, current_app, g, request
 
 from idp.http.pages import PageError
-from idp.settings import ConfigError, Settings
+from idp.ops.key_files import read_or_create
+from idp.settings import Settings
 
 KEY_FILE = "csrf.key"
 KEY_BYTES = 32
@@ -65,33 +64,7 @@ class Csrf:
 
 def load_key(folder: Path) -> bytes:
     """Read the key, making it first if no process has yet; raises ConfigError when unusable."""
-    path = folder / KEY_FILE
-    try:
-        if not path.exists():
-            _create(path)
-        key = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"CSRF key {path} is not usable: {exc.strerror}") from None
-    if len(key) != KEY_BYTES:
-        raise ConfigError(f"CSRF key {path} is not {KEY_BYTES} bytes; delete it to have a new one made")
-    return key
-
-
-def _create(path: Path) -> None:
-    """Write a full key under a temporary name, then link it into place: workers starting
-    at once never read half a key, and the first link wins while the others keep its key."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(KEY_BYTES))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    return read_or_create(folder / KEY_FILE, KEY_BYTES, "CSRF key", "; delete it to have a new one made")
 
 
 def pages_key() -> Csrf:
