@@ -28,6 +28,7 @@ from quart.typing import TestClientProtocol
 from idp.accounts import passwords
 from idp.app import create_app
 from idp.settings import Settings
+from idp.store.mongo import Database, close, connect
 
 TEST_MONGO_URI = os.environ.get("IDP_TEST_MONGO_URI")
 
@@ -112,6 +113,16 @@ async def app(settings: Settings, clock: ManualClock) -> AsyncIterator[Quart]:
         yield app
         if TEST_MONGO_URI:
             await app.extensions["idp"].mongo_client.drop_database(settings.mongo_db)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    """A database of the test's own, for tests of a store or a domain service without
+    the app."""
+    mongo, database = connect(settings.mongo_uri, settings.mongo_db)
+    yield database
+    await mongo.drop_database(settings.mongo_db)
+    await close(mongo)
 
 
 @pytest.fixture

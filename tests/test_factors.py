@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pyotp
@@ -13,20 +12,12 @@ import pytest
 
 from idp.accounts import sealing
 from idp.accounts.factors import Factors, NothingPending, WrongCode
-from idp.settings import ConfigError, Settings
+from idp.settings import ConfigError
 from idp.store.factors import FACTORS, FactorStore
-from idp.store.mongo import Database, connect
+from idp.store.mongo import Database
 from tests.conftest import ManualClock
 
 USER = "0b7f6f1e-5d0c-4b39-9d3a-2f1d3c4b5a69"
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    client, database = connect(settings.mongo_uri, settings.mongo_db)
-    yield database
-    await client.drop_database(settings.mongo_db)
-    client.close()
 
 
 @pytest.fixture

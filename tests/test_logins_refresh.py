@@ -14,7 +14,7 @@ import pytest
 from idp.logins.logins import Logins
 from idp.logins.refresh import Refresh, RefreshReused, RefreshUnknown, new_refresh_token
 from idp.store.logins import LoginStore
-from idp.store.mongo import connect
+from idp.store.mongo import close, connect
 from idp.store.records import Login
 from tests.conftest import TEST_MONGO_URI, ManualClock
 from tests.logins_fakes import FakeLogins
@@ -119,7 +119,7 @@ async def test_of_concurrent_store_rotations_of_one_generation_exactly_one_wins(
     finally:
         if TEST_MONGO_URI:
             await client.drop_database(store._logins.database.name)
-        client.close()
+        await close(client)
 
 
 @pytest.mark.parametrize("store_kind", ["fake", "real"])
@@ -139,7 +139,7 @@ async def test_of_n_concurrent_refreshes_with_one_token_one_wins_and_the_rest_is
         assert not await life.live(first)  # two holders of one token: the login ended
     finally:
         if client is not None:
-            client.close()
+            await close(client)
 
 
 # -- the grace period --------------------------------------------------------------------

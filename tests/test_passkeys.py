@@ -4,28 +4,18 @@ no user verification, a counter that did not grow, a replayed or foreign challen
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
 from idp.accounts.passkeys import PasskeyRefused, Passkeys, PasskeysOff, relying_party
-from idp.settings import Settings
 from idp.store.factors import FactorStore
-from idp.store.mongo import Database, connect
+from idp.store.mongo import Database
 from tests.conftest import ManualClock
 from tests.webauthn_device import UP, SoftAuthenticator
 
 USER = "0b7f6f1e-5d0c-4b39-9d3a-2f1d3c4b5a69"
 ISSUER = "https://id.example.com"
 BINDING = "browser-1"
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    client, database = connect(settings.mongo_uri, settings.mongo_db)
-    yield database
-    await client.drop_database(settings.mongo_db)
-    client.close()
 
 
 @pytest.fixture
