@@ -58,7 +58,7 @@ def openid_configuration(issuer: str, scopes: list[str]) -> dict[str, Any]:
         **metadata(issuer, scopes),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [ALGORITHM],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "amr", "nonce", "sid", "at_hash",
                              "azp", "name", "email", "email_verified"],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": False,
