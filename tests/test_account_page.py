@@ -325,3 +325,26 @@ async def test_an_operator_removes_the_factors_of_a_lost_phone(client: Client, a
     assert (await sign_in(client)).headers["Location"] == "/account"
     _, again = await admin.remove_factors(ann["id"])
     assert again is None
+
+
+@pytest.mark.parametrize("settings_overrides", [{"issuer": LOCALHOST, "require_verified_email": True}])
+async def test_a_passkey_does_not_sign_in_an_account_whose_e_mail_is_not_confirmed(
+        client: Client, app: Any, ann: dict, clock: ManualClock) -> None:
+    """IDP_REQUIRE_VERIFIED_EMAIL holds for passkey sign-in too, not only after a password."""
+    from tests.webauthn_device import SoftAuthenticator
+
+    users = app.extensions["idp"].db["users"]
+    await users.update_one({"_id": ann["id"]}, {"$set": {"email_verified": True}})
+    device = SoftAuthenticator("localhost", LOCALHOST)
+    await sign_in(client)
+    ceremony = await passkey_options(client, "register")
+    await post(client, "/account/passkeys/add", challenge_id=ceremony["challenge_id"], name="Laptop",
+               credential=device.create(ceremony["options"]))
+    await post(client, "/account/sign-out")
+    await users.update_one({"_id": ann["id"]}, {"$set": {"email_verified": False}})  # e.g. a new address
+
+    ceremony = await passkey_options(client, "signin")
+    refused = await post(client, "/account/sign-in", step="passkey", challenge_id=ceremony["challenge_id"],
+                         credential=device.get(ceremony["options"]))
+    assert refused.status_code == 403 and "Confirm your e-mail address" in await text(refused)
+    assert (await client.get("/account")).status_code == 303  # still signed out

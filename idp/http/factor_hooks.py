@@ -23,7 +23,8 @@ from idp.accounts.passkeys import PasskeyRefused, PasskeySignIn
 from idp.http.context import services
 from idp.http.cookies import see_other
 from idp.http.csrf import pages_key
-from idp.http.pages import PageError
+from idp.http.pages import Link, PageError
+from idp.http.recovery import RESEND_PATH
 from idp.ops import metrics
 from idp.ops.audit import audit
 from idp.store.factors import PendingSecondStep
@@ -105,6 +106,11 @@ async def passkey_sign_in(form: MultiDict[str, str]) -> PasskeyUser:
     credentials = await credentials_of(signed.user_id)
     if credentials is None:
         raise PageError(400, "That passkey did not sign you in", "This account cannot sign in now.")
+    if not await svc.verification.may_sign_in(credentials.user_id):  # IDP_REQUIRE_VERIFIED_EMAIL
+        raise PageError(403, "Confirm your e-mail address first",
+                        "This server signs people in only once their e-mail address is confirmed. Open the "
+                        "link in the message we sent you, or ask for a new one.",
+                        Link(RESEND_PATH, "Send the message again"))
     metrics.SECOND_STEPS.labels("passkey", "succeeded").inc()
     return PasskeyUser(credentials.user_id, credentials.stamp, passkey_amr(signed, password=False))
 
