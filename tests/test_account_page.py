@@ -348,3 +348,13 @@ async def test_a_passkey_does_not_sign_in_an_account_whose_e_mail_is_not_confirm
                          credential=device.get(ceremony["options"]))
     assert refused.status_code == 403 and "Confirm your e-mail address" in await text(refused)
     assert (await client.get("/account")).status_code == 303  # still signed out
+
+
+async def test_the_page_shows_whether_the_e_mail_is_confirmed_and_offers_the_message_again(
+        client: Client, app: Any, ann: dict) -> None:
+    await sign_in(client)
+    page = await text(await client.get("/account"))
+    assert "not verified" in page and "/account/verify/resend?email=ann%40example.com" in page
+    await app.extensions["idp"].db["users"].update_one({"_id": ann["id"]}, {"$set": {"email_verified": True}})
+    page = await text(await client.get("/account"))
+    assert ">verified<" in page and "/account/verify/resend" not in page

@@ -177,7 +177,8 @@ async def page() -> Response:
         message = f"{message}{request.args.get('detail', '').replace('_', ' ')}."
     return await render_page(
         "account.html", scripts=svc.passkeys.enabled, user=user,
-        email_verified=getattr(user, "email_verified", None), factors=factors, logins=logins, apps=apps,
+        email_verified=user.email_verified, resend_url=resend_url(user.email), factors=factors, logins=logins,
+        apps=apps,
         recent=await _recent(browser), passkeys_on=svc.passkeys.enabled,
         notice=NOTICES.get(request.args.get("done", "")), problem=message,
     )
