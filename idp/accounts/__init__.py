@@ -1,0 +1,1 @@
+"""People and their accounts: the account service, passwords, throttling, forms, factors, recovery."""

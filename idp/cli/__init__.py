@@ -1,0 +1,1 @@
+"""The `idp` command: serve and the operator's commands."""

@@ -1,1 +1,2 @@
-"""The OAuth2 side: Authlib's protocol handling wired to our stores through the bridge."""
+"""The protocol: authorization requests, clients and the clients file, access tokens and OIDC claims;
+Authlib drives the token endpoints from the adapter in `authlib/`."""

@@ -1,0 +1,1 @@
+"""Audit events, logs, metrics and the key ring."""
