@@ -55,10 +55,11 @@ def browser_page(chromium: Any) -> Iterator[Any]:
 
 
 @contextmanager
-def serve_in_thread(app: Quart) -> Iterator[str]:
-    """Serve `app` with Hypercorn on a free loopback port, in a thread with its own event
-    loop (the sync Playwright API needs the test's thread); yields the base URL."""
-    port = free_port()
+def serve_in_thread(app: Quart, port: int | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `app` with Hypercorn on loopback `port` (a free one by default), in a thread
+    with its own event loop (the sync Playwright API needs the test's thread); yields the
+    base URL, naming the server by `host` (localhost where passkeys need a host name)."""
+    port = port or free_port()
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
@@ -78,7 +79,7 @@ def serve_in_thread(app: Quart) -> Iterator[str]:
                 raise RuntimeError("the app did not start serving") from None
             time.sleep(0.05)
     try:
-        yield base
+        yield f"http://{host}:{port}"
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)

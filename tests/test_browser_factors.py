@@ -5,12 +5,9 @@ ending a login and an app. Also the screenshots of every new page, desktop and p
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -18,14 +15,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pyotp
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-from quart import Quart
 
 from idp.app import create_app
 from idp.settings import Settings
 from tests.authorize_flow import pkce
-from tests.browser import chromium, other_origin  # noqa: F401 (fixtures)
+from tests.browser import chromium, other_origin, serve_in_thread  # noqa: F401 (fixtures)
 from tests.conftest import CLIENTS, free_port
 from tests.helpers import PASSWORD
 
@@ -61,37 +55,9 @@ def clients_file(tmp_path: Path, other_origin: str) -> Path:
     return path
 
 
-@contextmanager
-def serve_on(app: Quart, port: int) -> Iterator[str]:
-    """Serve `app` with Hypercorn on loopback `port` in a thread; yields http://localhost:port."""
-    config = Config()
-    config.bind = [f"127.0.0.1:{port}"]
-    config.accesslog = None
-    loop = asyncio.new_event_loop()
-    stop = asyncio.Event()
-    thread = threading.Thread(target=loop.run_until_complete,
-                              args=(serve(app, config, shutdown_trigger=stop.wait),), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the app did not start serving") from None
-            time.sleep(0.05)
-    try:
-        yield f"http://localhost:{port}"
-    finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=10)
-        loop.close()
-
-
 @pytest.fixture
 def base(settings: Settings, port: int) -> Iterator[str]:
-    with serve_on(create_app(settings), port) as url:
+    with serve_in_thread(create_app(settings), port, host="localhost") as url:
         response = httpx.post(f"http://127.0.0.1:{port}/users",
                               json={"name": "Ann", "email": "ann@example.com", "password": PASSWORD})
         assert response.status_code == 201
