@@ -27,17 +27,22 @@ def read_or_create(path: Path, size: int, what: str, when_wrong: str = "") -> by
 
 
 def _create(path: Path, size: int) -> None:
-    """Write a whole key under a temporary name, then link it into place: workers starting
-    together never read half a key, and the first link wins while the others read it."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_once(path, secrets.token_bytes(size))
+
+
+def write_once(path: Path, data: bytes) -> bool:
+    """Write a file with mode 0600 unless it exists: the whole file under a temporary
+    name, then linked into place, so processes starting together never read half of it
+    and the first link wins while the others read it. False if it existed."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(size))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
+            f.write(data)
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
     finally:
         Path(tmp).unlink(missing_ok=True)
+    return True

@@ -32,6 +32,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key, KeyParameters, KeySet, RSAKey
 
 from idp.clock import Clock, rfc3339, system_clock, to_datetime
+from idp.ops.key_files import write_once
 from idp.settings import ConfigError
 
 log = logging.getLogger("idp.keys")
@@ -133,7 +134,7 @@ class KeyRing:
             return
         now = self._clock()
         first = self._new_entry(now, now)
-        if not _link_private(self._folder / RING_FILE, _ring_json([first])):
+        if not write_once(self._folder / RING_FILE, _ring_json([first])):
             (self._folder / f"{first.kid}.pem").unlink(missing_ok=True)
 
     def _check_folder(self) -> None:
@@ -319,22 +320,6 @@ def _ring_appears(path: Path) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
-    return True
-
-
-def _link_private(path: Path, data: bytes) -> bool:
-    """Write a file with mode 0600 unless it exists (atomically: the first writer wins,
-    and no reader sees half of it); False if it existed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.link(tmp, path)
-    except FileExistsError:
-        return False
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return True
 
 
